@@ -1,0 +1,68 @@
+"""Run configuration: compute device, run profile and seeding.
+
+- device: CUDA when available; the environment variable ``MEMSEP_DEVICE`` overrides
+  (``cpu``, ``cuda``, ``cuda:1``, ...).
+- profile: ``MEMSEP_PROFILE`` in ``{"ci", "cpu", "paper"}`` (default ``ci``) selects the scale of
+  every experiment; :func:`by_profile` picks a value for the active profile.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+PROFILES = ("ci", "cpu", "paper")
+T = TypeVar("T")
+
+
+def get_device() -> torch.device:
+    """The device experiments run on: ``$MEMSEP_DEVICE`` if set, else CUDA if available, else CPU."""
+    requested = os.environ.get("MEMSEP_DEVICE", "").strip()
+    if requested:
+        try:
+            device = torch.device(requested)
+        except RuntimeError as err:
+            raise ValueError(f"MEMSEP_DEVICE={requested!r} is not a valid torch device") from err
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"MEMSEP_DEVICE={requested!r} but CUDA is not available on this machine")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def describe_device(device: torch.device | None = None) -> str:
+    """A short human label for a device, e.g. ``'cpu (2 threads)'`` or ``'cuda (NVIDIA H100)'``."""
+    device = get_device() if device is None else torch.device(device)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def get_profile() -> str:
+    """The active run profile, from ``$MEMSEP_PROFILE`` (default ``'ci'``)."""
+    profile = os.environ.get("MEMSEP_PROFILE", "ci").strip().lower() or "ci"
+    if profile not in PROFILES:
+        raise ValueError(f"MEMSEP_PROFILE must be one of {PROFILES}, got {profile!r}")
+    return profile
+
+
+def by_profile(*, ci: T, cpu: T, paper: T, profile: str | None = None) -> T:
+    """Return the value given for the active (or the given) profile."""
+    profile = get_profile() if profile is None else profile
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    return {"ci": ci, "cpu": cpu, "paper": paper}[profile]
+
+
+def seed_everything(seed: int, device: torch.device | str | None = None) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a fresh ``torch.Generator`` on ``device`` seeded with ``seed``."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    device = get_device() if device is None else torch.device(device)
+    return torch.Generator(device=device).manual_seed(seed)
