@@ -66,3 +66,9 @@ def seed_everything(seed: int, device: torch.device | str | None = None) -> torc
     torch.manual_seed(seed)
     device = get_device() if device is None else torch.device(device)
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def run_label(device: torch.device | None = None, profile: str | None = None) -> str:
+    """The label every reported number carries, e.g. ``'profile ci, cpu (2 threads)'``."""
+    profile = get_profile() if profile is None else profile
+    return f"profile {profile}, {describe_device(device)}"

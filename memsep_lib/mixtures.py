@@ -1,0 +1,151 @@
+"""Gaussian mixtures and the exact score of their noised law.
+
+For ``P = sum_k pi_k N(mu_k, Sigma_k)`` the OU process gives again a Gaussian mixture,
+
+    P_t = sum_k pi_k N(a_t mu_k, C_k(t)),      C_k(t) = a_t^2 Sigma_k + s_t^2 I,
+
+so with responsibilities ``r_k(x) = softmax_k(log pi_k + log N(x; a_t mu_k, C_k))`` and
+``g_k(x) = -C_k^{-1} (x - a_t mu_k)``:
+
+    grad log p_t(x)   = sum_k r_k g_k
+    grad^2 log p_t(x) = sum_k r_k (g_k g_k^T - C_k^{-1}) - (sum_k r_k g_k)(sum_k r_k g_k)^T
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .process import alpha, sigma
+from .validation import check_points, check_positive_int, check_time
+
+__all__ = ["GaussianMixture", "well_separated_mixture", "min_pairwise_distance"]
+
+
+class GaussianMixture:
+    """``P = sum_k pi_k N(mu_k, Sigma_k)`` with exact ``log_prob``, ``score`` and ``hessian`` of ``P_t``.
+
+    Args:
+        means: ``(K, d)`` component means ``mu_k``.
+        covs: ``(K, d, d)`` symmetric positive-definite covariances ``Sigma_k``.
+        weights: ``(K,)`` positive mixing weights (normalised); uniform if None.
+    """
+
+    def __init__(self, means: torch.Tensor, covs: torch.Tensor, weights: torch.Tensor | None = None):
+        check_points(means, "means")
+        K, d = means.shape
+        if not isinstance(covs, torch.Tensor):
+            raise TypeError(f"covs must be a torch.Tensor of shape (K, d, d), got {type(covs).__name__}")
+        if covs.shape != (K, d, d):
+            raise ValueError(f"covs must have shape (K, d, d) = {(K, d, d)}, got {tuple(covs.shape)}")
+        if covs.dtype != means.dtype or covs.device != means.device:
+            raise TypeError("covs must have the dtype and device of means")
+        if not torch.allclose(covs, covs.transpose(1, 2)):
+            raise ValueError("covs must be symmetric")
+        _, info = torch.linalg.cholesky_ex(covs)
+        if (info != 0).any():
+            raise ValueError("covs must be positive definite")
+        if weights is None:
+            weights = torch.full((K,), 1.0 / K, dtype=means.dtype, device=means.device)
+        else:
+            if not isinstance(weights, torch.Tensor) or weights.shape != (K,):
+                raise ValueError(f"weights must be a tensor of shape ({K},)")
+            if not torch.isfinite(weights).all() or (weights <= 0).any():
+                raise ValueError("weights must be finite and positive")
+            weights = (weights / weights.sum()).to(means)
+        self.means, self.covs, self.weights = means, covs, weights
+
+    @property
+    def num_components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def to(self, device=None, dtype=None) -> "GaussianMixture":
+        return GaussianMixture(self.means.to(device, dtype), self.covs.to(device, dtype),
+                               self.weights.to(device, dtype))
+
+    def sample(self, n: int, generator: torch.Generator | None = None, *,
+               return_labels: bool = False):
+        """Draw ``n`` points from ``P`` (and, if asked, the component label of each)."""
+        check_positive_int(n, "n")
+        labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        z = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype, device=self.means.device)
+        chol = torch.linalg.cholesky(self.covs)
+        x = self.means[labels] + torch.einsum("nij,nj->ni", chol[labels], z)
+        return (x, labels) if return_labels else x
+
+    def _noised(self, x: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per component: log-density terms ``(B, K)``, ``g_k(x)`` ``(B, K, d)``, and ``C_k^{-1}`` ``(K, d, d)``."""
+        t = check_time(t)
+        check_points(x, "x", dim=self.dim)
+        if x.dtype != self.means.dtype or x.device != self.means.device:
+            raise TypeError(f"x must have dtype {self.means.dtype} on {self.means.device}, "
+                            f"got {x.dtype} on {x.device}")
+        a, s2 = alpha(t), sigma(t) ** 2
+        eye = torch.eye(self.dim, dtype=x.dtype, device=x.device)
+        chol = torch.linalg.cholesky(a * a * self.covs + s2 * eye)                  # (K, d, d)
+        diff = x[:, None, :] - a * self.means[None]                                  # (B, K, d)
+        y = torch.linalg.solve_triangular(chol[None], diff[..., None], upper=False)[..., 0]
+        log_det = 2 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(1)
+        log_terms = (torch.log(self.weights) - 0.5 * (y * y).sum(-1)
+                     - 0.5 * log_det - 0.5 * self.dim * math.log(2 * math.pi))
+        g = -torch.cholesky_solve(diff[..., None], chol[None])[..., 0]
+        return log_terms, g, torch.cholesky_inverse(chol)
+
+    def log_prob(self, x: torch.Tensor, t) -> torch.Tensor:
+        """``log p_t(x)``, shape ``(B,)``."""
+        log_terms, _, _ = self._noised(x, t)
+        return torch.logsumexp(log_terms, 1)
+
+    def score(self, x: torch.Tensor, t) -> torch.Tensor:
+        """``grad log p_t(x) = sum_k r_k(x) g_k(x)``, shape ``(B, d)``."""
+        log_terms, g, _ = self._noised(x, t)
+        r = torch.softmax(log_terms, 1)
+        return (r[:, :, None] * g).sum(1)
+
+    def hessian(self, x: torch.Tensor, t) -> torch.Tensor:
+        """``grad^2 log p_t(x)``, shape ``(B, d, d)`` (formula in the module docstring)."""
+        log_terms, g, prec = self._noised(x, t)
+        r = torch.softmax(log_terms, 1)
+        mean_g = (r[:, :, None] * g).sum(1)
+        second = torch.einsum("bk,bki,bkj->bij", r, g, g) - torch.einsum("bk,kij->bij", r, prec)
+        return second - mean_g[:, :, None] * mean_g[:, None, :]
+
+    def __repr__(self) -> str:
+        return f"GaussianMixture(K={self.num_components}, d={self.dim}, dtype={self.means.dtype})"
+
+
+def min_pairwise_distance(points: torch.Tensor) -> float:
+    """``min_{i != j} |x_i - x_j|`` for points of shape ``(n, d)``, ``n >= 2``."""
+    check_points(points, "points")
+    if points.shape[0] < 2:
+        raise ValueError("points must contain at least two rows")
+    dist = torch.cdist(points, points, compute_mode="donot_use_mm_for_euclid_dist")
+    dist.fill_diagonal_(math.inf)
+    return dist.min().item()
+
+
+def well_separated_mixture(K: int, d: int, *, separation: float = 2.0, std: float = 1.0,
+                           generator: torch.Generator | None = None, dtype=torch.float64,
+                           device=None) -> GaussianMixture:
+    """Equal-weight mixture of ``K`` isotropic Gaussians ``N(mu_k, std^2 I)`` in ``R^d``.
+
+    Means are Gaussian directions rescaled so that ``Delta_min = min_{k != l} |mu_k - mu_l|``
+    equals ``separation * sqrt(d)`` exactly (the paper's ``Delta_min = Theta(sqrt d)``).
+    """
+    check_positive_int(K, "K")
+    check_positive_int(d, "d")
+    if not (math.isfinite(separation) and separation > 0):
+        raise ValueError(f"separation must be finite and > 0, got {separation}")
+    if not (math.isfinite(std) and std > 0):
+        raise ValueError(f"std must be finite and > 0, got {std}")
+    means = torch.randn(K, d, generator=generator, dtype=torch.float64,
+                        device=generator.device if generator is not None else device)
+    if K > 1:
+        means = means * (separation * math.sqrt(d) / min_pairwise_distance(means))
+    covs = (std ** 2) * torch.eye(d, dtype=torch.float64, device=means.device).expand(K, d, d).clone()
+    return GaussianMixture(means, covs).to(device, dtype)

@@ -1,0 +1,67 @@
+"""Experiment results on disk: ``book/results/<experiment>-<profile>.json`` with provenance.
+
+Every file records the experiment's config and results together with the library version, the
+profile, the device, the wall time and the date, so the book can say where each number came from.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .config import PROFILES, describe_device
+
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "book" / "results"
+
+
+def results_path(experiment: str, profile: str, results_dir: Path | str | None = None) -> Path:
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if not experiment or "/" in experiment:
+        raise ValueError(f"experiment must be a plain name, got {experiment!r}")
+    return Path(results_dir or RESULTS_DIR) / f"{experiment}-{profile}.json"
+
+
+def save_results(experiment: str, profile: str, config: dict, results: dict, *, wall_time_s: float,
+                 device: torch.device | str | None = None, results_dir: Path | str | None = None) -> Path:
+    """Write results and provenance as JSON (atomically: a temp file, then rename); return the path."""
+    path = results_path(experiment, profile, results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "experiment": experiment,
+        "profile": profile,
+        "device": describe_device(None if device is None else torch.device(device)),
+        "library_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": round(float(wall_time_s), 3),
+        "config": config,
+        "results": results,
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_results(experiment: str, profile: str, results_dir: Path | str | None = None) -> dict:
+    """Read one results file; a missing file is a ``FileNotFoundError`` that says how to make it."""
+    path = results_path(experiment, profile, results_dir)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no results at {path}; run `python -m memsep_lib.experiments {experiment} --profile {profile}`")
+    return json.loads(path.read_text())
+
+
+def largest_available_profile(experiment: str, results_dir: Path | str | None = None) -> str | None:
+    """The largest profile (paper > cpu > ci) with a results file for ``experiment``, or None."""
+    for profile in reversed(PROFILES):
+        if results_path(experiment, profile, results_dir).exists():
+            return profile
+    return None
