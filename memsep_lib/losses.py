@@ -57,11 +57,17 @@ def dsm_loss(score_fn: ScoreFn, x0: torch.Tensor, t, *, noise: torch.Tensor | No
     """Per-sample DSM loss ``| -z/s_t - score_fn(a_t x0 + s_t z, t) |^2``, shape ``(B,)``.
 
     One noise draw ``z`` per row (pass ``noise`` to pair draws between two scores). Its mean over
-    draws is ``l_t(x0, score_fn)``.
+    draws is ``l_t(x0, score_fn)``. ``t`` is a scalar or a tensor of shape ``(B,)`` (one time per
+    row, as in training); a per-row ``t`` is passed to ``score_fn`` as that tensor.
     """
-    t = check_time(t)
-    x_t, z = add_noise(x0, t, noise=noise, generator=generator)
-    residual = -z / sigma(t) - _call_score(score_fn, x_t, t)
+    if isinstance(t, torch.Tensor) and t.numel() > 1:
+        x_t, z = add_noise(x0, t, noise=noise, generator=generator)     # checks t's shape and values
+        s_t = sigma(t.to(device=x0.device, dtype=x0.dtype))[:, None]
+    else:
+        t = check_time(t)
+        x_t, z = add_noise(x0, t, noise=noise, generator=generator)
+        s_t = sigma(t)
+    residual = -z / s_t - _call_score(score_fn, x_t, t)
     return (residual * residual).sum(1)
 
 

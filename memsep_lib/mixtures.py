@@ -75,7 +75,11 @@ class GaussianMixture:
         labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype, device=self.means.device)
         chol = torch.linalg.cholesky(self.covs)
-        x = self.means[labels] + torch.einsum("nij,nj->ni", chol[labels], z)
+        # One component at a time: gathering chol[labels] would allocate an (n, d, d) tensor.
+        x = self.means[labels].clone()
+        for k in range(self.num_components):
+            rows = labels == k
+            x[rows] += z[rows] @ chol[k].T
         return (x, labels) if return_labels else x
 
     def _noised(self, x: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -89,11 +93,14 @@ class GaussianMixture:
         eye = torch.eye(self.dim, dtype=x.dtype, device=x.device)
         chol = torch.linalg.cholesky(a * a * self.covs + s2 * eye)                  # (K, d, d)
         diff = x[:, None, :] - a * self.means[None]                                  # (B, K, d)
-        y = torch.linalg.solve_triangular(chol[None], diff[..., None], upper=False)[..., 0]
+        # Queries as right-hand-side columns, (K, d, B): broadcasting chol over the batch would
+        # materialise a (B, K, d, d) tensor.
+        rhs = diff.permute(1, 2, 0)
+        y = torch.linalg.solve_triangular(chol, rhs, upper=False).permute(2, 0, 1)
         log_det = 2 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(1)
         log_terms = (torch.log(self.weights) - 0.5 * (y * y).sum(-1)
                      - 0.5 * log_det - 0.5 * self.dim * math.log(2 * math.pi))
-        g = -torch.cholesky_solve(diff[..., None], chol[None])[..., 0]
+        g = -torch.cholesky_solve(rhs, chol).permute(2, 0, 1)
         return log_terms, g, torch.cholesky_inverse(chol)
 
     def log_prob(self, x: torch.Tensor, t) -> torch.Tensor:

@@ -1,0 +1,254 @@
+"""Local Lipschitz constants of score functions, and why the empirical score's blows up as ``t -> 0``.
+
+The local Lipschitz constant of a score ``s(., t)`` at ``x`` is the spectral norm of its Jacobian,
+``L(x) = |grad s(x)|_2``; for a true score ``s = grad log p_t`` the Jacobian is the (symmetric)
+Hessian and ``L(x) = max_k |lambda_k(grad^2 log p_t(x))|``. Every noised law satisfies
+
+    grad^2 log p_t(x) = -I / s_t^2 + (a_t^2 / s_t^4) Cov[X_0 | X_t = x],
+
+so the Hessian eigenvalues lie in ``[-1/s_t^2, -1/s_t^2 + (a_t^2/s_t^4) lambda_max(Cov)]``.
+
+- Empirical law ``P^_t``: at the midpoint ``a_t (x_i + x_j)/2`` of two training points with no third
+  point nearby, ``Cov = (x_i - x_j)(x_i - x_j)^T / 4``, hence the local constant
+  ``a_t^2 |x_i - x_j|^2 / (4 s_t^4) - 1/s_t^2`` (:func:`two_point_midpoint_lipschitz`): the
+  empirical score's Lipschitz constant is ``Omega(s_t^-4 min_{i != j} |x_i - x_j|^2)``.
+- Gaussian ``N(mu, Sigma)``: ``grad^2 log p_t = -(a_t^2 Sigma + s_t^2 I)^-1``, with norm
+  ``1 / (s_t^2 + a_t^2 lambda_min(Sigma))`` (:func:`gaussian_lipschitz`), bounded as ``t -> 0``.
+
+:func:`maximize_local_lipschitz` searches for the largest local constant from many starting
+points (monotone normalised gradient ascent on ``L(x)``, per-start adaptive step).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .process import alpha, sigma
+from .scores import empirical_score_hessian
+from .validation import check_points, check_positive_int, check_time
+
+MatrixFn = Callable[[torch.Tensor, float], torch.Tensor]   # (B, d), t -> (B, d, d)
+ScoreFn = Callable[[torch.Tensor, float], torch.Tensor]    # (B, d), t -> (B, d)
+
+__all__ = [
+    "autograd_jacobian",
+    "spectral_norm",
+    "local_lipschitz",
+    "empirical_hessian_fn",
+    "jacobian_fn",
+    "closest_pairs",
+    "pair_midpoints",
+    "two_point_midpoint_lipschitz",
+    "empirical_lipschitz_scale",
+    "gaussian_lipschitz",
+    "hessian_eigenvalues_on_segment",
+    "LipschitzSearch",
+    "maximize_local_lipschitz",
+    "fit_power_law",
+]
+
+
+def _check_matrix_batch(m, name: str, d: int) -> torch.Tensor:
+    if not isinstance(m, torch.Tensor) or m.ndim != 3 or m.shape[1:] != (d, d):
+        shape = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+        raise ValueError(f"{name} must return a tensor of shape (B, {d}, {d}), got {shape}")
+    return m
+
+
+def autograd_jacobian(score_fn: ScoreFn, x: torch.Tensor, t, *, create_graph: bool = False) -> torch.Tensor:
+    """Jacobian ``J[b, k, j] = d s_k(x_b, t) / d x_{b, j}`` of a row-wise score by autograd, shape ``(B, d, d)``.
+
+    Uses one backward pass per output coordinate on ``sum_b s_k(x_b)``, which is exact because a
+    score function acts on each row of ``x`` separately.
+    """
+    if not callable(score_fn):
+        raise TypeError(f"score_fn must be callable as score_fn(x, t), got {type(score_fn).__name__}")
+    check_points(x, "x")
+    with torch.enable_grad():
+        xr = x.detach().requires_grad_(True)
+        out = score_fn(xr, t)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            raise ValueError(f"score_fn must return a tensor of shape {tuple(x.shape)}")
+        rows = [torch.autograd.grad(out[:, k].sum(), xr, retain_graph=True, create_graph=create_graph)[0]
+                for k in range(x.shape[1])]
+    return torch.stack(rows, dim=1)
+
+
+def spectral_norm(m: torch.Tensor) -> torch.Tensor:
+    """``|M_b|_2`` (largest singular value; ``max_k |lambda_k|`` for symmetric ``M_b``) of a ``(B, d, d)`` batch."""
+    if not isinstance(m, torch.Tensor) or m.ndim != 3 or m.shape[1] != m.shape[2]:
+        raise ValueError(f"m must be a tensor of shape (B, d, d), got "
+                         f"{tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__}")
+    return torch.linalg.matrix_norm(m, ord=2)
+
+
+def local_lipschitz(matrix_fn: MatrixFn, x: torch.Tensor, t) -> torch.Tensor:
+    """Local Lipschitz constants ``L(x_b) = |matrix_fn(x, t)_b|_2``, shape ``(B,)``.
+
+    ``matrix_fn`` returns the Jacobian of the score (for a true score, the Hessian of ``log p_t``),
+    e.g. :func:`empirical_hessian_fn`, ``GaussianMixture.hessian`` or :func:`jacobian_fn`.
+    """
+    if not callable(matrix_fn):
+        raise TypeError(f"matrix_fn must be callable as matrix_fn(x, t), got {type(matrix_fn).__name__}")
+    check_points(x, "x")
+    return spectral_norm(_check_matrix_batch(matrix_fn(x, t), "matrix_fn", x.shape[1]))
+
+
+def empirical_hessian_fn(data: torch.Tensor) -> MatrixFn:
+    """``(x, t) -> grad^2 log p^_t(x)`` for the training set ``data`` (the empirical score's Jacobian)."""
+    check_points(data, "data")
+    return lambda x, t: empirical_score_hessian(x, t, data)
+
+
+def jacobian_fn(score_fn: ScoreFn, *, create_graph: bool = False) -> MatrixFn:
+    """``(x, t) -> d score_fn(x, t) / dx`` by autograd (for networks, whose Jacobian has no closed form)."""
+    if not callable(score_fn):
+        raise TypeError(f"score_fn must be callable, got {type(score_fn).__name__}")
+    return lambda x, t: autograd_jacobian(score_fn, x, t, create_graph=create_graph)
+
+
+def closest_pairs(data: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ``k`` closest pairs ``i < j`` of ``data`` (all pairs if None), sorted by distance.
+
+    Returns ``(i, j, dist)``, each of shape ``(k,)``, ``dist = |x_i - x_j|``.
+    """
+    check_points(data, "data")
+    n = data.shape[0]
+    if n < 2:
+        raise ValueError("data must contain at least two rows")
+    ii, jj = torch.triu_indices(n, n, offset=1, device=data.device)
+    dist = torch.linalg.vector_norm(data[ii] - data[jj], dim=1)
+    num = ii.numel() if k is None else min(check_positive_int(k, "k"), ii.numel())
+    order = torch.argsort(dist)[:num]
+    return ii[order], jj[order], dist[order]
+
+
+def pair_midpoints(data: torch.Tensor, t, k: int | None = None) -> torch.Tensor:
+    """Midpoints ``a_t (x_i + x_j) / 2`` of the ``k`` closest pairs (all pairs if None), shape ``(k, d)``."""
+    t = check_time(t)
+    i, j, _ = closest_pairs(data, k)
+    return alpha(t) * 0.5 * (data[i] + data[j])
+
+
+def two_point_midpoint_lipschitz(distance, t):
+    """Local constant at the midpoint of an isolated pair at distance ``D``.
+
+    There ``Cov[X_0 | X_t] = (x_i - x_j)(x_i - x_j)^T / 4``, so the Hessian has the eigenvalue
+    ``a_t^2 D^2 / (4 s_t^4) - 1/s_t^2`` along the pair and ``-1/s_t^2`` across it; the result is
+    ``max(|a_t^2 D^2 / (4 s_t^4) - 1/s_t^2|, 1/s_t^2)``. Exact when the pair's two weights dominate
+    all others; ``distance`` and ``t`` are floats (or broadcastable tensors).
+    """
+    a, s = alpha(t), sigma(t)
+    along = a * a * distance * distance / (4 * s ** 4) - 1 / (s * s)
+    if isinstance(along, torch.Tensor):
+        return torch.maximum(along.abs(), 1 / (s * s) * torch.ones_like(along))
+    return max(abs(along), 1 / (s * s))
+
+
+def empirical_lipschitz_scale(data: torch.Tensor, t) -> float:
+    """The paper's scale ``s_t^-4 min_{i != j} |x_i - x_j|^2`` of the empirical score's Lipschitz constant."""
+    t = check_time(t)
+    d_min = closest_pairs(data, 1)[2][0].item()
+    return d_min ** 2 / sigma(t) ** 4
+
+
+def gaussian_lipschitz(cov: torch.Tensor, t) -> float:
+    """``|grad^2 log p_t|_2 = 1 / (s_t^2 + a_t^2 lambda_min(Sigma))`` for ``P_0 = N(mu, Sigma)`` (any ``x``)."""
+    t = check_time(t)
+    if not isinstance(cov, torch.Tensor) or cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError("cov must be a square matrix (d, d)")
+    lam_min = torch.linalg.eigvalsh(cov)[0].item()
+    if lam_min < 0:
+        raise ValueError(f"cov must be positive semi-definite, got lambda_min = {lam_min:.3g}")
+    return 1.0 / (sigma(t) ** 2 + alpha(t) ** 2 * lam_min)
+
+
+def hessian_eigenvalues_on_segment(hessian_fn: MatrixFn, start: torch.Tensor, end: torch.Tensor, t,
+                                   num: int = 201) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues of ``hessian_fn`` at ``x(u) = (1-u) start + u end``, ``u`` in ``[0, 1]``.
+
+    Returns ``(u, eigs)`` of shapes ``(num,)`` and ``(num, d)`` (ascending eigenvalues).
+    """
+    check_positive_int(num, "num")
+    if not (isinstance(start, torch.Tensor) and isinstance(end, torch.Tensor)
+            and start.ndim == 1 and start.shape == end.shape):
+        raise ValueError("start and end must be tensors of the same shape (d,)")
+    u = torch.linspace(0, 1, num, dtype=start.dtype, device=start.device)
+    x = (1 - u)[:, None] * start + u[:, None] * end
+    h = _check_matrix_batch(hessian_fn(x, t), "hessian_fn", start.shape[0])
+    return u, torch.linalg.eigvalsh(0.5 * (h + h.transpose(1, 2)))
+
+
+@dataclass(frozen=True)
+class LipschitzSearch:
+    """Result of :func:`maximize_local_lipschitz`: the best value and point, and the final value per start."""
+
+    value: float
+    argmax: torch.Tensor
+    values: torch.Tensor
+    points: torch.Tensor
+
+
+def maximize_local_lipschitz(matrix_fn: MatrixFn, starts: torch.Tensor, t, *, steps: int = 50,
+                             step_size: float | None = None, grow: float = 1.5,
+                             shrink: float = 0.5) -> LipschitzSearch:
+    """Search ``max_x L(x) = |matrix_fn(x, t)|_2`` by gradient ascent from every row of ``starts``.
+
+    Each start moves by normalised gradient steps ``x <- x + h g/|g|`` of its own length ``h``
+    (initially ``step_size``, default ``s_t``): a step is kept only if it increases ``L`` (then
+    ``h *= grow``), otherwise it is rejected and ``h *= shrink``. The values never decrease, so the
+    result is at least ``max_b L(starts_b)``. Starts where the gradient vanishes stay put.
+    ``matrix_fn`` must be differentiable in ``x`` (e.g. the analytic Hessians).
+    """
+    if not callable(matrix_fn):
+        raise TypeError(f"matrix_fn must be callable as matrix_fn(x, t), got {type(matrix_fn).__name__}")
+    check_points(starts, "starts")
+    t = check_time(t)
+    check_positive_int(steps, "steps")
+    h0 = sigma(t) if step_size is None else float(step_size)
+    if not (math.isfinite(h0) and h0 > 0):
+        raise ValueError(f"step_size must be finite and > 0, got {step_size}")
+    if not (grow >= 1 and 0 < shrink < 1):
+        raise ValueError(f"need grow >= 1 and 0 < shrink < 1, got grow={grow}, shrink={shrink}")
+    d = starts.shape[1]
+
+    def value_and_grad(x):
+        with torch.enable_grad():
+            xr = x.detach().requires_grad_(True)
+            val = spectral_norm(_check_matrix_batch(matrix_fn(xr, t), "matrix_fn", d))
+            grad, = torch.autograd.grad(val.sum(), xr)
+        return val.detach(), grad
+
+    x = starts.detach().clone()
+    h = torch.full((x.shape[0],), h0, dtype=x.dtype, device=x.device)
+    val, grad = value_and_grad(x)
+    for _ in range(steps):
+        norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
+        direction = torch.where(norm > 0, grad / norm.clamp_min(torch.finfo(x.dtype).tiny), torch.zeros_like(grad))
+        trial = x + h[:, None] * direction
+        trial_val, trial_grad = value_and_grad(trial)
+        better = torch.isfinite(trial_val) & (trial_val > val)
+        x = torch.where(better[:, None], trial, x)
+        val = torch.where(better, trial_val, val)
+        grad = torch.where(better[:, None], trial_grad, grad)
+        h = torch.where(better, h * grow, h * shrink)
+    best = int(torch.argmax(val))
+    return LipschitzSearch(value=val[best].item(), argmax=x[best].clone(), values=val, points=x)
+
+
+def fit_power_law(x, y) -> tuple[float, float]:
+    """Least-squares fit ``log y = p log x + c``; returns ``(p, c)`` (the log-log slope and intercept)."""
+    x = torch.as_tensor(x, dtype=torch.float64).flatten()
+    y = torch.as_tensor(y, dtype=torch.float64).flatten()
+    if x.numel() != y.numel() or x.numel() < 2:
+        raise ValueError("x and y must have the same number (>= 2) of entries")
+    if (x <= 0).any() or (y <= 0).any():
+        raise ValueError("x and y must be positive for a log-log fit")
+    lx, ly = x.log(), y.log()
+    design = torch.stack([lx, torch.ones_like(lx)], 1)
+    sol = torch.linalg.lstsq(design, ly[:, None]).solution[:, 0]
+    return sol[0].item(), sol[1].item()

@@ -1,0 +1,34 @@
+import json
+
+import pytest
+
+from memsep_lib.results import largest_available_profile, load_results, results_path, save_results
+
+
+def test_round_trip_with_provenance(tmp_path):
+    path = save_results("demo", "cpu", {"n": 3}, {"gap": [1.0, 2.0]}, wall_time_s=1.23456,
+                        device="cpu", results_dir=tmp_path)
+    assert path == tmp_path / "demo-cpu.json"
+    record = load_results("demo", "cpu", results_dir=tmp_path)
+    assert record["config"] == {"n": 3} and record["results"] == {"gap": [1.0, 2.0]}
+    for key in ("library_version", "device", "date", "wall_time_s", "profile", "torch_version"):
+        assert key in record
+    assert record["wall_time_s"] == 1.235
+    assert json.loads(path.read_text())["experiment"] == "demo"
+
+
+def test_largest_profile_and_missing_file(tmp_path):
+    assert largest_available_profile("demo", tmp_path) is None
+    save_results("demo", "ci", {}, {}, wall_time_s=0, results_dir=tmp_path)
+    assert largest_available_profile("demo", tmp_path) == "ci"
+    save_results("demo", "paper", {}, {}, wall_time_s=0, results_dir=tmp_path)
+    assert largest_available_profile("demo", tmp_path) == "paper"
+    with pytest.raises(FileNotFoundError, match="python -m memsep_lib.experiments demo --profile cpu"):
+        load_results("demo", "cpu", tmp_path)
+
+
+def test_bad_names():
+    with pytest.raises(ValueError, match="profile"):
+        results_path("demo", "gpu")
+    with pytest.raises(ValueError, match="experiment"):
+        results_path("../x", "ci")
