@@ -1,0 +1,236 @@
+"""An unconditional Diffusion Transformer (DiT, Peebles & Xie 2023) with prunable attention heads.
+
+The whole model in one file, following the layout of the reference implementation: patchify,
+fixed 2-D sin-cos position embeddings, a timestep embedder, adaLN-Zero blocks (the modulation's
+last layer is zero-initialised, so every block starts as the identity) and a zero-initialised
+final layer. Differences:
+
+- unconditional (no class embedding); the network predicts the noise ``eps`` of
+  ``X_t = a_t X_0 + s_t eps`` and :meth:`DiT.score` returns ``-eps_hat / s_t``;
+- time is continuous: the embedder sees ``log t`` mapped linearly from ``[log t_min, log t_max]``
+  onto ``[0, 1000]``, so that small ``t`` (where memorisation happens) is well resolved;
+- every attention layer has a per-head gate ``g_h`` (a buffer, 1 by default):
+  ``Attn(x) = W_o concat_h(g_h * head_h(x))``. Setting ``g_h = 0`` switches a head off, and
+  :meth:`DiT.prune_heads` removes heads physically by slicing the qkv and output weights, which
+  computes exactly what the zero gate computes with a smaller, faster model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .process import sigma
+
+__all__ = ["DiT", "DIT_CONFIGS", "timestep_embedding", "sincos_pos_embed_2d"]
+
+# Model sizes (hidden size, depth, heads, patch size). "S" is the paper-scale DiT-S; the smaller
+# ones are for the CPU profiles.
+DIT_CONFIGS = {
+    "DiT-S/2": dict(hidden_size=384, depth=12, num_heads=6, patch_size=2),
+    "DiT-S/4": dict(hidden_size=384, depth=12, num_heads=6, patch_size=4),
+    "DiT-XS/4": dict(hidden_size=192, depth=6, num_heads=6, patch_size=4),
+    "DiT-T/4": dict(hidden_size=96, depth=4, num_heads=4, patch_size=4),
+}
+
+
+def timestep_embedding(c: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal features ``[cos(c w_j), sin(c w_j)]`` with ``w_j = max_period^(-j / (dim/2))``, shape ``(B, dim)``."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=c.device) / half)
+    args = c.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    return F.pad(emb, (0, dim % 2))
+
+
+def _sincos_1d(dim: int, pos: torch.Tensor) -> torch.Tensor:
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2))
+    out = pos.reshape(-1).double()[:, None] * omega[None]
+    return torch.cat([torch.sin(out), torch.cos(out)], dim=1)
+
+
+def sincos_pos_embed_2d(dim: int, grid_size: int) -> torch.Tensor:
+    """Fixed 2-D sin-cos position embedding, shape ``(grid_size^2, dim)`` (half the channels per axis)."""
+    if dim % 4:
+        raise ValueError(f"dim must be divisible by 4 for a 2-D sin-cos embedding, got {dim}")
+    coords = torch.arange(grid_size, dtype=torch.float64)
+    gy, gx = torch.meshgrid(coords, coords, indexing="ij")
+    return torch.cat([_sincos_1d(dim // 2, gy), _sincos_1d(dim // 2, gx)], dim=1).float()
+
+
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale[:, None]) + shift[:, None]
+
+
+class TimeEmbedder(nn.Module):
+    """``t -> MLP(sinusoidal(1000 (log t - log t_min) / (log t_max - log t_min)))``."""
+
+    def __init__(self, hidden_size: int, frequency_dim: int = 256, t_min: float = 1e-5, t_max: float = 10.0):
+        super().__init__()
+        self.frequency_dim, self.log_t_min, self.log_t_max = frequency_dim, math.log(t_min), math.log(t_max)
+        self.mlp = nn.Sequential(nn.Linear(frequency_dim, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        c = 1000 * (torch.log(t) - self.log_t_min) / (self.log_t_max - self.log_t_min)
+        return self.mlp(timestep_embedding(c, self.frequency_dim))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with per-head gates and physical head removal."""
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"hidden size {dim} must be divisible by num_heads={num_heads}")
+        self.num_heads, self.head_dim = num_heads, dim // num_heads
+        self.qkv = nn.Linear(dim, 3 * num_heads * self.head_dim)
+        self.proj = nn.Linear(num_heads * self.head_dim, dim)
+        self.register_buffer("head_gate", torch.ones(num_heads))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, _ = x.shape
+        if self.num_heads == 0:
+            return self.proj.bias.expand(B, N, -1)
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        heads = F.scaled_dot_product_attention(q, k, v)                        # (B, h, N, head_dim)
+        heads = heads * self.head_gate.to(heads.dtype)[None, :, None, None]
+        return self.proj(heads.transpose(1, 2).reshape(B, N, self.num_heads * self.head_dim))
+
+    @torch.no_grad()
+    def keep_heads(self, keep: list[int]) -> None:
+        """Keep only the heads in ``keep`` (their gates are folded into the output projection)."""
+        keep = sorted(set(keep))
+        if any(h < 0 or h >= self.num_heads for h in keep):
+            raise ValueError(f"head indices must lie in [0, {self.num_heads}), got {keep}")
+        hd = self.head_dim
+        cols = torch.tensor([h * hd + j for h in keep for j in range(hd)], dtype=torch.long)
+        rows = torch.cat([part * self.num_heads * hd + cols for part in range(3)])
+        gate = self.head_gate[keep].repeat_interleave(hd)
+        qkv = nn.utils.skip_init(nn.Linear, self.qkv.in_features, len(rows)).to(self.qkv.weight)
+        qkv.weight.copy_(self.qkv.weight[rows])
+        qkv.bias.copy_(self.qkv.bias[rows])
+        proj = nn.utils.skip_init(nn.Linear, len(cols), self.proj.out_features).to(self.proj.weight)
+        proj.weight.copy_(self.proj.weight[:, cols] * gate[None])
+        proj.bias.copy_(self.proj.bias)
+        self.qkv, self.proj, self.num_heads = qkv, proj, len(keep)
+        self.head_gate = torch.ones(len(keep), device=self.head_gate.device, dtype=self.head_gate.dtype)
+
+
+class DiTBlock(nn.Module):
+    """Transformer block with adaLN-Zero conditioning on the time embedding ``c``."""
+
+    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(hidden_size, num_heads)
+        self.norm2 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        mlp_hidden = int(hidden_size * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(hidden_size, mlp_hidden), nn.GELU(approximate="tanh"),
+                                 nn.Linear(mlp_hidden, hidden_size))
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 6 * hidden_size))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.adaLN_modulation(c).chunk(6, dim=1)
+        x = x + gate_msa[:, None] * self.attn(_modulate(self.norm1(x), shift_msa, scale_msa))
+        return x + gate_mlp[:, None] * self.mlp(_modulate(self.norm2(x), shift_mlp, scale_mlp))
+
+
+class FinalLayer(nn.Module):
+    def __init__(self, hidden_size: int, patch_size: int, out_channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.linear = nn.Linear(hidden_size, patch_size * patch_size * out_channels)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        shift, scale = self.adaLN_modulation(c).chunk(2, dim=1)
+        return self.linear(_modulate(self.norm(x), shift, scale))
+
+
+class DiT(nn.Module):
+    """Unconditional DiT predicting the noise of ``X_t``; ``forward(x, t) -> eps_hat`` of shape ``(B, C, H, W)``."""
+
+    def __init__(self, input_size: int = 32, patch_size: int = 4, in_channels: int = 3, hidden_size: int = 384,
+                 depth: int = 12, num_heads: int = 6, mlp_ratio: float = 4.0):
+        super().__init__()
+        if input_size % patch_size:
+            raise ValueError(f"input_size={input_size} must be divisible by patch_size={patch_size}")
+        self.input_size, self.patch_size, self.in_channels = input_size, patch_size, in_channels
+        self.grid_size = input_size // patch_size
+        self.x_embedder = nn.Conv2d(in_channels, hidden_size, kernel_size=patch_size, stride=patch_size)
+        self.t_embedder = TimeEmbedder(hidden_size)
+        self.register_buffer("pos_embed", sincos_pos_embed_2d(hidden_size, self.grid_size)[None])
+        self.blocks = nn.ModuleList([DiTBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth)])
+        self.final_layer = FinalLayer(hidden_size, patch_size, in_channels)
+        self._initialize_weights()
+
+    @classmethod
+    def from_config(cls, name: str, **overrides) -> "DiT":
+        if name not in DIT_CONFIGS:
+            raise ValueError(f"unknown DiT config {name!r}; choose from {sorted(DIT_CONFIGS)}")
+        return cls(**{**DIT_CONFIGS[name], **overrides})
+
+    def _initialize_weights(self) -> None:
+        def _basic_init(module):
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        self.apply(_basic_init)
+        w = self.x_embedder.weight.data
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.x_embedder.bias)
+        for layer in (self.t_embedder.mlp[0], self.t_embedder.mlp[2]):
+            nn.init.normal_(layer.weight, std=0.02)
+        for block in self.blocks:                       # adaLN-Zero: every block starts as the identity
+            nn.init.zeros_(block.adaLN_modulation[-1].weight)
+            nn.init.zeros_(block.adaLN_modulation[-1].bias)
+        nn.init.zeros_(self.final_layer.adaLN_modulation[-1].weight)
+        nn.init.zeros_(self.final_layer.adaLN_modulation[-1].bias)
+        nn.init.zeros_(self.final_layer.linear.weight)
+        nn.init.zeros_(self.final_layer.linear.bias)
+
+    def unpatchify(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, N, p*p*C) -> (B, C, H, W)``."""
+        p, g, C = self.patch_size, self.grid_size, self.in_channels
+        x = x.reshape(x.shape[0], g, g, p, p, C)
+        return torch.einsum("nhwpqc->nchpwq", x).reshape(x.shape[0], C, g * p, g * p)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1:] != (self.in_channels, self.input_size, self.input_size):
+            raise ValueError(f"x must have shape (B, {self.in_channels}, {self.input_size}, {self.input_size}), "
+                             f"got {tuple(x.shape)}")
+        t = torch.as_tensor(t, dtype=torch.float32, device=x.device).expand(x.shape[0])
+        if not torch.isfinite(t).all() or (t <= 0).any():
+            raise ValueError("t must be finite and > 0")
+        h = self.x_embedder(x).flatten(2).transpose(1, 2) + self.pos_embed
+        c = self.t_embedder(t)
+        for block in self.blocks:
+            h = block(h, c)
+        return self.unpatchify(self.final_layer(h, c))
+
+    def score(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+        """``grad log p_t(x) ~ -eps_hat(x, t) / s_t``."""
+        s_t = sigma(torch.as_tensor(t, dtype=torch.float32, device=x.device).expand(x.shape[0]))
+        return -self(x, t) / s_t[:, None, None, None]
+
+    # ---- heads ----------------------------------------------------------------------------
+    def heads_per_layer(self) -> list[int]:
+        return [block.attn.num_heads for block in self.blocks]
+
+    def head_gates(self) -> list[torch.Tensor]:
+        """The gate buffers ``g`` of every layer (edit them in place to switch heads off)."""
+        return [block.attn.head_gate for block in self.blocks]
+
+    def prune_heads(self, remove: dict[int, list[int]]) -> None:
+        """Physically remove heads: ``remove[layer] = [head, ...]`` (indices in the current model)."""
+        for layer, heads in remove.items():
+            if not 0 <= layer < len(self.blocks):
+                raise ValueError(f"layer must lie in [0, {len(self.blocks)}), got {layer}")
+            attn = self.blocks[layer].attn
+            attn.keep_heads([h for h in range(attn.num_heads) if h not in set(heads)])
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
