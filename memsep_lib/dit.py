@@ -65,6 +65,14 @@ def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torc
     return x * (1 + scale[:, None]) + shift[:, None]
 
 
+def _linear(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
+    """An ``nn.Linear`` holding copies of the given weight ``(out, in)`` and bias ``(out,)``."""
+    layer = nn.Linear(1, 1).to(weight)
+    layer.weight, layer.bias = nn.Parameter(weight.detach().clone()), nn.Parameter(bias.detach().clone())
+    layer.in_features, layer.out_features = weight.shape[1], weight.shape[0]
+    return layer
+
+
 class TimeEmbedder(nn.Module):
     """``t -> MLP(sinusoidal(1000 (log t - log t_min) / (log t_max - log t_min)))``."""
 
@@ -109,12 +117,8 @@ class Attention(nn.Module):
         cols = torch.tensor([h * hd + j for h in keep for j in range(hd)], dtype=torch.long)
         rows = torch.cat([part * self.num_heads * hd + cols for part in range(3)])
         gate = self.head_gate[keep].repeat_interleave(hd)
-        qkv = nn.utils.skip_init(nn.Linear, self.qkv.in_features, len(rows)).to(self.qkv.weight)
-        qkv.weight.copy_(self.qkv.weight[rows])
-        qkv.bias.copy_(self.qkv.bias[rows])
-        proj = nn.utils.skip_init(nn.Linear, len(cols), self.proj.out_features).to(self.proj.weight)
-        proj.weight.copy_(self.proj.weight[:, cols] * gate[None])
-        proj.bias.copy_(self.proj.bias)
+        qkv = _linear(self.qkv.weight[rows], self.qkv.bias[rows])
+        proj = _linear(self.proj.weight[:, cols] * gate[None], self.proj.bias)
         self.qkv, self.proj, self.num_heads = qkv, proj, len(keep)
         self.head_gate = torch.ones(len(keep), device=self.head_gate.device, dtype=self.head_gate.dtype)
 
