@@ -25,7 +25,7 @@ from torch import nn
 
 from .process import sigma
 
-__all__ = ["DiT", "DIT_CONFIGS", "timestep_embedding", "sincos_pos_embed_2d"]
+__all__ = ["DiT", "FlatScore", "DIT_CONFIGS", "timestep_embedding", "sincos_pos_embed_2d"]
 
 # Model sizes (hidden size, depth, heads, patch size). "S" is the paper-scale DiT-S; the smaller
 # ones are for the CPU profiles.
@@ -238,3 +238,23 @@ class DiT(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class FlatScore(nn.Module):
+    """An image model's score as a ``score_fn`` on flat vectors: ``(B, C*H*W) -> (B, C*H*W)``.
+
+    Lets the library's vector tools (``losses.dsm_loss``, ``nets.train_score_net``,
+    ``sampling.sample``) train and sample an image model such as :class:`DiT` unchanged.
+    """
+
+    def __init__(self, model: DiT):
+        super().__init__()
+        self.model = model
+        self.shape = (model.in_channels, model.input_size, model.input_size)
+
+    @property
+    def dim(self) -> int:
+        return math.prod(self.shape)
+
+    def forward(self, x: torch.Tensor, t) -> torch.Tensor:
+        return self.model.score(x.reshape(-1, *self.shape), t).flatten(1)

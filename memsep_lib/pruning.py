@@ -1,0 +1,148 @@
+"""Algorithm 1: score the attention heads of a trained DiT on small t, prune the least important.
+
+Importance is measured on a fixed set of draws ``(x_0, t, z)`` with the small-t times of the paper,
+``t = horizon * Beta(0.8, 2)``, and the noise-prediction DSM loss
+
+    L(g) = mean_b | eps_hat_g(a_t x_0 + s_t z, t) - z |^2        (= s_t^2 l_t, the usual weighting)
+
+as a function of the head gates ``g`` (all ones in the trained model). Two estimates per head h:
+
+- exact ablation:  ``I_h = L(g with g_h = 0) - L(1)`` (one forward pass per head, paired draws);
+- first-order Taylor:  ``I_h ~ |g_h dL/dg_h|`` at ``g = 1`` (one backward pass for all heads).
+
+The ratio ``eta`` of all heads with the lowest importance is pruned (the baseline prunes as many
+heads at random), and the model is then fine-tuned.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .dit import DiT, FlatScore
+from .losses import dsm_loss
+from .process import sample_small_time, sample_uniform_time, sigma
+from .validation import check_positive_int, check_time
+
+__all__ = ["ImportanceDraws", "importance_draws", "gated_loss", "ablation_importance", "taylor_importance",
+           "rank_agreement", "heads_to_prune", "random_heads_to_prune"]
+
+
+@dataclass(frozen=True)
+class ImportanceDraws:
+    """A fixed evaluation set: clean images ``x0`` ``(B, C, H, W)``, times ``t`` ``(B,)``, noise ``z``."""
+
+    x0: torch.Tensor
+    t: torch.Tensor
+    z: torch.Tensor
+
+
+def importance_draws(images: torch.Tensor, num: int, *, horizon: float, times: str = "small",
+                     T: float = 8.0, generator: torch.Generator | None = None) -> ImportanceDraws:
+    """``num`` draws of ``(x0, t, z)``: ``times="small"``: ``t = horizon * Beta(0.8, 2)``; ``"large"``: ``t ~ U[horizon, T]``."""
+    check_positive_int(num, "num")
+    horizon = check_time(horizon, "horizon")
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    if times not in ("small", "large"):
+        raise ValueError(f"times must be 'small' or 'large', got {times!r}")
+    idx = torch.randint(images.shape[0], (num,), generator=generator)
+    if times == "small":
+        t = sample_small_time(num, horizon, generator=generator)
+    else:
+        t = sample_uniform_time(num, horizon, T, generator=generator)
+    z = torch.randn(images[idx].shape, generator=generator)
+    return ImportanceDraws(images[idx], t, z)
+
+
+def gated_loss(model: DiT, draws: ImportanceDraws, *, batch_size: int = 256) -> torch.Tensor:
+    """``L(g) = mean |eps_hat - z|^2`` over the draws, with the model's current gates (differentiable in them)."""
+    score_fn = FlatScore(model)
+    total = 0.0
+    n = draws.x0.shape[0]
+    for start in range(0, n, batch_size):
+        sl = slice(start, start + batch_size)
+        t = draws.t[sl]
+        per_sample = dsm_loss(score_fn, draws.x0[sl].flatten(1), t, noise=draws.z[sl].flatten(1))
+        total = total + (per_sample * sigma(t) ** 2).sum()
+    return total / n
+
+
+def _gate_table(model: DiT, fill: float = math.nan) -> torch.Tensor:
+    return torch.full((len(model.blocks), max(model.heads_per_layer(), default=0)), fill)
+
+
+@torch.no_grad()
+def ablation_importance(model: DiT, draws: ImportanceDraws, *, batch_size: int = 256) -> torch.Tensor:
+    """``I[l, h] = L(g_{l,h} = 0) - L(1)``, shape ``(layers, max heads)`` (NaN where a layer has fewer heads)."""
+    model.eval()
+    base = gated_loss(model, draws, batch_size=batch_size)
+    table = _gate_table(model)
+    for layer, gates in enumerate(model.head_gates()):
+        for h in range(gates.numel()):
+            saved = gates[h].item()
+            gates[h] = 0.0
+            table[layer, h] = (gated_loss(model, draws, batch_size=batch_size) - base).item()
+            gates[h] = saved
+    return table
+
+
+def taylor_importance(model: DiT, draws: ImportanceDraws, *, batch_size: int = 256) -> torch.Tensor:
+    """``I[l, h] = |g_{l,h} dL/dg_{l,h}|`` at the current gates, shape ``(layers, max heads)``."""
+    model.eval()
+    gates = model.head_gates()
+    for g in gates:
+        g.requires_grad_(True)
+    try:
+        loss = gated_loss(model, draws, batch_size=batch_size)
+        grads = torch.autograd.grad(loss, gates)
+    finally:
+        for g in gates:
+            g.requires_grad_(False)
+    table = _gate_table(model)
+    for layer, (g, dg) in enumerate(zip(gates, grads)):
+        table[layer, :g.numel()] = (g.detach() * dg).abs()
+    return table
+
+
+def rank_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman rank correlation of two importance tables over their common (non-NaN) entries."""
+    if a.shape != b.shape:
+        raise ValueError(f"importance tables differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
+    mask = ~(torch.isnan(a) | torch.isnan(b))
+    if mask.sum() < 2:
+        raise ValueError("need at least two heads to compare rankings")
+    ra = a[mask].double().argsort().argsort().double()
+    rb = b[mask].double().argsort().argsort().double()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return (ra @ rb / (ra.norm() * rb.norm())).item()
+
+
+def _count(total: int, ratio: float) -> int:
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"ratio must lie in [0, 1), got {ratio}")
+    return round(ratio * total)
+
+
+def heads_to_prune(importance: torch.Tensor, ratio: float = 0.2) -> dict[int, list[int]]:
+    """The ``round(ratio * #heads)`` heads of lowest importance, as ``{layer: [head, ...]}``."""
+    valid = (~torch.isnan(importance)).nonzero().tolist()
+    values = torch.tensor([importance[l, h].item() for l, h in valid])
+    chosen = [valid[i] for i in values.argsort()[:_count(len(valid), ratio)].tolist()]
+    remove: dict[int, list[int]] = {}
+    for layer, head in sorted(chosen):
+        remove.setdefault(layer, []).append(head)
+    return remove
+
+
+def random_heads_to_prune(heads_per_layer: list[int], ratio: float = 0.2, *,
+                          generator: torch.Generator | None = None) -> dict[int, list[int]]:
+    """As many heads as :func:`heads_to_prune` would remove, chosen uniformly at random."""
+    all_heads = [(layer, h) for layer, count in enumerate(heads_per_layer) for h in range(count)]
+    pick = torch.randperm(len(all_heads), generator=generator)[:_count(len(all_heads), ratio)].tolist()
+    remove: dict[int, list[int]] = {}
+    for layer, head in sorted(all_heads[i] for i in pick):
+        remove.setdefault(layer, []).append(head)
+    return remove
