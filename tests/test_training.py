@@ -1,0 +1,44 @@
+import pytest
+import torch
+from torch import nn
+
+from memsep_lib.training import EMA, load_checkpoint, save_checkpoint
+
+
+def test_ema_update_is_a_lerp():
+    model = nn.Linear(3, 2)
+    ema = EMA(model, decay=0.9)
+    before = ema.model.weight.clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)
+    assert torch.allclose(ema.model.weight, 0.9 * before + 0.1 * model.weight)
+    assert not ema.model.weight.requires_grad
+    with pytest.raises(ValueError, match="decay"):
+        EMA(model, decay=1.0)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    ema = EMA(model, 0.5)
+    gen = torch.Generator().manual_seed(3)
+    torch.randn(2, generator=gen)
+    path = save_checkpoint(tmp_path / "ck.pt", model=model, optimizer=opt, ema=ema, generator=gen, step=7)
+    expected_next = torch.randn(2, generator=gen)
+
+    model2 = nn.Linear(3, 2)
+    opt2 = torch.optim.AdamW(model2.parameters(), lr=0.1)
+    ema2 = EMA(model2, 0.1)
+    gen2 = torch.Generator().manual_seed(99)
+    extra = load_checkpoint(path, model=model2, optimizer=opt2, ema=ema2, generator=gen2)
+    assert extra == {"step": 7}
+    assert torch.equal(model2.weight, model.weight) and ema2.decay == 0.5
+    assert torch.equal(torch.randn(2, generator=gen2), expected_next)
+    assert opt2.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"]
+    assert not (tmp_path / "ck.pt.tmp").exists()
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt", model=model2)
