@@ -16,7 +16,8 @@ so the Hessian eigenvalues lie in ``[-1/s_t^2, -1/s_t^2 + (a_t^2/s_t^4) lambda_m
   ``1 / (s_t^2 + a_t^2 lambda_min(Sigma))`` (:func:`gaussian_lipschitz`), bounded as ``t -> 0``.
 
 :func:`maximize_local_lipschitz` searches for the largest local constant from many starting
-points (monotone normalised gradient ascent on ``L(x)``, per-start adaptive step).
+points (monotone normalised gradient ascent on ``lambda_max`` of the Hessian or on ``L(x)``,
+with a per-start adaptive step).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Callable
 
 import torch
 
+from .mixtures import GaussianMixture
 from .process import alpha, sigma
 from .scores import empirical_score_hessian
 from .validation import check_points, check_positive_int, check_time
@@ -49,6 +51,9 @@ __all__ = [
     "LipschitzSearch",
     "maximize_local_lipschitz",
     "fit_power_law",
+    "mixture_posterior_cov",
+    "LipschitzSweep",
+    "lipschitz_vs_time",
 ]
 
 
@@ -194,15 +199,21 @@ class LipschitzSearch:
 
 
 def maximize_local_lipschitz(matrix_fn: MatrixFn, starts: torch.Tensor, t, *, steps: int = 50,
-                             step_size: float | None = None, grow: float = 1.5,
-                             shrink: float = 0.5) -> LipschitzSearch:
+                             step_size: float | None = None, objective: str = "max_eigenvalue",
+                             grow: float = 1.5, shrink: float = 0.5) -> LipschitzSearch:
     """Search ``max_x L(x) = |matrix_fn(x, t)|_2`` by gradient ascent from every row of ``starts``.
 
-    Each start moves by normalised gradient steps ``x <- x + h g/|g|`` of its own length ``h``
-    (initially ``step_size``, default ``s_t``): a step is kept only if it increases ``L`` (then
-    ``h *= grow``), otherwise it is rejected and ``h *= shrink``. The values never decrease, so the
-    result is at least ``max_b L(starts_b)``. Starts where the gradient vanishes stay put.
-    ``matrix_fn`` must be differentiable in ``x`` (e.g. the analytic Hessians).
+    The ascent objective ``f`` is either ``"max_eigenvalue"`` (default; for Hessians of
+    ``log p_t``): ``f = lambda_max(H)``. Since ``H = -I/s_t^2 + (a_t^2/s_t^4) Cov`` with ``Cov``
+    PSD, ``-lambda_min(H) <= 1/s_t^2`` everywhere and only ``lambda_max`` can grow; it also has a
+    useful gradient where the constant ``-1/s_t^2`` part dominates ``|H|_2``. Or
+    ``"spectral_norm"``: ``f = |M|_2`` (any matrix, e.g. a network Jacobian).
+
+    Each start moves by normalised gradient steps ``x <- x + h grad f/|grad f|`` of its own length
+    ``h`` (initially ``step_size``, default ``s_t``): a step is kept only if it increases ``f``
+    (then ``h *= grow``), otherwise rejected (``h *= shrink``). The best ``L`` seen on each path
+    is kept, so the result is at least ``max_b L(starts_b)``. ``matrix_fn`` must be
+    differentiable in ``x`` (e.g. the analytic Hessians).
     """
     if not callable(matrix_fn):
         raise TypeError(f"matrix_fn must be callable as matrix_fn(x, t), got {type(matrix_fn).__name__}")
@@ -212,32 +223,45 @@ def maximize_local_lipschitz(matrix_fn: MatrixFn, starts: torch.Tensor, t, *, st
     h0 = sigma(t) if step_size is None else float(step_size)
     if not (math.isfinite(h0) and h0 > 0):
         raise ValueError(f"step_size must be finite and > 0, got {step_size}")
+    if objective not in ("max_eigenvalue", "spectral_norm"):
+        raise ValueError(f"objective must be 'max_eigenvalue' or 'spectral_norm', got {objective!r}")
     if not (grow >= 1 and 0 < shrink < 1):
         raise ValueError(f"need grow >= 1 and 0 < shrink < 1, got grow={grow}, shrink={shrink}")
     d = starts.shape[1]
 
-    def value_and_grad(x):
+    def evaluate(x):
+        """Ascent objective f, Lipschitz value L and grad f at the rows of x."""
         with torch.enable_grad():
             xr = x.detach().requires_grad_(True)
-            val = spectral_norm(_check_matrix_batch(matrix_fn(xr, t), "matrix_fn", d))
-            grad, = torch.autograd.grad(val.sum(), xr)
-        return val.detach(), grad
+            m = _check_matrix_batch(matrix_fn(xr, t), "matrix_fn", d)
+            if objective == "max_eigenvalue":
+                eig = torch.linalg.eigvalsh(0.5 * (m + m.transpose(1, 2)))
+                f, lip = eig[:, -1], eig.abs().amax(1)
+            else:
+                f = lip = spectral_norm(m)
+            grad, = torch.autograd.grad(f.sum(), xr)
+        return f.detach(), lip.detach(), grad
 
     x = starts.detach().clone()
     h = torch.full((x.shape[0],), h0, dtype=x.dtype, device=x.device)
-    val, grad = value_and_grad(x)
+    f, lip, grad = evaluate(x)
+    best_lip, best_x = lip.clone(), x.clone()
     for _ in range(steps):
         norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
         direction = torch.where(norm > 0, grad / norm.clamp_min(torch.finfo(x.dtype).tiny), torch.zeros_like(grad))
         trial = x + h[:, None] * direction
-        trial_val, trial_grad = value_and_grad(trial)
-        better = torch.isfinite(trial_val) & (trial_val > val)
+        trial_f, trial_lip, trial_grad = evaluate(trial)
+        better = torch.isfinite(trial_f) & (trial_f > f)
         x = torch.where(better[:, None], trial, x)
-        val = torch.where(better, trial_val, val)
+        f = torch.where(better, trial_f, f)
         grad = torch.where(better[:, None], trial_grad, grad)
         h = torch.where(better, h * grow, h * shrink)
-    best = int(torch.argmax(val))
-    return LipschitzSearch(value=val[best].item(), argmax=x[best].clone(), values=val, points=x)
+        improved = better & (trial_lip > best_lip)
+        best_lip = torch.where(improved, trial_lip, best_lip)
+        best_x = torch.where(improved[:, None], trial, best_x)
+    best = int(torch.argmax(best_lip))
+    return LipschitzSearch(value=best_lip[best].item(), argmax=best_x[best].clone(), values=best_lip,
+                           points=best_x)
 
 
 def fit_power_law(x, y) -> tuple[float, float]:
@@ -252,3 +276,100 @@ def fit_power_law(x, y) -> tuple[float, float]:
     design = torch.stack([lx, torch.ones_like(lx)], 1)
     sol = torch.linalg.lstsq(design, ly[:, None]).solution[:, 0]
     return sol[0].item(), sol[1].item()
+
+
+def mixture_posterior_cov(mixture: GaussianMixture, x: torch.Tensor, t) -> torch.Tensor:
+    """``Cov[X_0 | X_t = x]`` for ``X_0 ~ sum_k pi_k N(mu_k, Sigma_k)``, shape ``(B, d, d)``.
+
+    With responsibilities ``r_k`` and ``C_k = a_t^2 Sigma_k + s_t^2 I``, given component ``k``:
+    ``X_0 ~ N(m_k, V_k)``, ``m_k = mu_k + a_t Sigma_k C_k^-1 (x - a_t mu_k)``,
+    ``V_k = Sigma_k - a_t^2 Sigma_k C_k^-1 Sigma_k``; then ``Cov = sum_k r_k (V_k + m_k m_k^T) - m m^T``
+    with ``m = sum_k r_k m_k``. (So ``-I/s_t^2 + (a_t^2/s_t^4) Cov`` must equal ``mixture.hessian``.)
+    """
+    if not isinstance(mixture, GaussianMixture):
+        raise TypeError(f"mixture must be a GaussianMixture, got {type(mixture).__name__}")
+    t = check_time(t)
+    a = alpha(t)
+    log_terms, g, prec = mixture._noised(x, t)           # g_k = -C_k^-1 (x - a mu_k), prec_k = C_k^-1
+    r = torch.softmax(log_terms, 1)                       # (B, K)
+    covs = mixture.covs
+    m_k = mixture.means[None] - a * torch.einsum("kij,bkj->bki", covs, g)               # (B, K, d)
+    v_k = covs - a * a * covs @ prec @ covs                                             # (K, d, d)
+    m = (r[:, :, None] * m_k).sum(1)
+    second = torch.einsum("bk,kij->bij", r, v_k) + torch.einsum("bk,bki,bkj->bij", r, m_k, m_k)
+    return second - m[:, :, None] * m[:, None, :]
+
+
+@dataclass(frozen=True)
+class LipschitzSweep:
+    """Lipschitz constants across times (all tensors of shape ``(len(times),)``, float64, CPU).
+
+    - ``closest_midpoint``: the empirical score's local constant at the midpoint of the closest pair;
+    - ``empirical_max``: the largest local constant found by :func:`maximize_local_lipschitz` from all
+      pair midpoints and noised training points;
+    - ``reference``: ``s_t^-4 min_{i != j} |x_i - x_j|^2``;
+    - ``true_max``: the same search on the true score (NaN when no true Hessian was given).
+    """
+
+    times: torch.Tensor
+    s: torch.Tensor
+    closest_midpoint: torch.Tensor
+    empirical_max: torch.Tensor
+    reference: torch.Tensor
+    true_max: torch.Tensor
+
+
+def lipschitz_vs_time(data: torch.Tensor, times, *, true_hessian: MatrixFn | None = None,
+                      true_starts: torch.Tensor | None = None, num_restarts: int = 32, steps: int = 40,
+                      num_carried: int = 32, true_step_size: float = 0.1,
+                      generator: torch.Generator | None = None) -> LipschitzSweep:
+    """Empirical (and, optionally, true) score Lipschitz constants at each time in ``times``.
+
+    Empirical search starts: the midpoints ``a_t (x_i + x_j)/2`` of all pairs, ``num_restarts``
+    noised training points ``a_t x_i + s_t z``, and (continuation) the ``num_carried`` best points
+    found at the next larger time, rescaled by the ratio of the ``a_t``. Times are searched from
+    the largest down: at small ``t`` the weights away from a Voronoi boundary underflow and the
+    gradient vanishes, while at a larger ``t`` the ascent can still reach the boundary between
+    two far-apart neighbours, where the steepest points lie. True-score search starts:
+    ``a_t y + s_t z`` for the rows ``y`` of ``true_starts`` (data-space points, e.g. samples of
+    ``P_0`` and midpoints of component means), with initial step ``true_step_size``.
+    """
+    check_points(data, "data")
+    check_positive_int(num_restarts, "num_restarts")
+    if isinstance(num_carried, bool) or not isinstance(num_carried, int) or num_carried < 0:
+        raise ValueError(f"num_carried must be an int >= 0, got {num_carried!r}")
+    times = [check_time(float(t)) for t in times]
+    if not times:
+        raise ValueError("times must contain at least one time")
+    if true_hessian is not None:
+        if true_starts is None:
+            raise ValueError("true_starts is required with true_hessian")
+        check_points(true_starts, "true_starts", dim=data.shape[1])
+    hess = empirical_hessian_fn(data)
+    n, d = data.shape
+    device, dtype = data.device, data.dtype
+    keys = ("closest_midpoint", "empirical_max", "reference", "true_max")
+    rows = {k: [math.nan] * len(times) for k in keys}
+    carried = data[:0]                                      # data-space points (x / a_t) carried over
+    for k in sorted(range(len(times)), key=lambda k: -times[k]):
+        t = times[k]
+        a, s = alpha(t), sigma(t)
+        mids = pair_midpoints(data, t)                      # sorted: the closest pair first
+        idx = torch.randint(n, (num_restarts,), generator=generator, device=device)
+        z = torch.randn(num_restarts, d, generator=generator, device=device, dtype=dtype)
+        starts = torch.cat([mids, a * data[idx] + s * z, a * carried])
+        search = maximize_local_lipschitz(hess, starts, t, steps=steps)
+        if num_carried:
+            best = torch.argsort(search.values, descending=True)[:num_carried]
+            carried = search.points[best] / a
+        rows["closest_midpoint"][k] = local_lipschitz(hess, mids[:1], t).item()
+        rows["empirical_max"][k] = search.value
+        rows["reference"][k] = empirical_lipschitz_scale(data, t)
+        if true_hessian is not None:
+            zt = torch.randn(true_starts.shape, generator=generator, device=device, dtype=dtype)
+            tstarts = a * true_starts.to(device, dtype) + s * zt
+            rows["true_max"][k] = maximize_local_lipschitz(true_hessian, tstarts, t, steps=steps,
+                                                           step_size=true_step_size).value
+    as_tensor = lambda v: torch.tensor(v, dtype=torch.float64)
+    return LipschitzSweep(times=as_tensor(times), s=as_tensor([sigma(t) for t in times]),
+                          **{k: as_tensor(v) for k, v in rows.items()})

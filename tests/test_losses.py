@@ -66,3 +66,17 @@ def test_bad_inputs(problem):
         dsm_loss(gm.score, data, -0.1)
     with pytest.raises(ValueError, match="data is empty"):
         fisher_divergence(data[:0], gm.score, 0.1, num_samples=10)
+
+
+def test_dsm_loss_accepts_one_time_per_row(problem):
+    """A (B,) tensor of times gives row b the loss at time t_b (as used in training)."""
+    gm, data = problem
+    x0 = data[:3]
+    z = torch.randn(x0.shape, generator=torch.Generator().manual_seed(4), dtype=x0.dtype)
+    times = torch.tensor([1e-3, 0.1, 1.0], dtype=x0.dtype)
+    score = lambda x, t: -x * torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1)    # depends on t per row
+    per_row = dsm_loss(score, x0, times, noise=z)
+    for b, t in enumerate(times.tolist()):
+        assert torch.allclose(per_row[b], dsm_loss(score, x0[b:b + 1], t, noise=z[b:b + 1])[0])
+    with pytest.raises(ValueError, match="shape"):
+        dsm_loss(score, x0, times[:2], noise=z)

@@ -42,3 +42,30 @@ def test_checkpoint_round_trip(tmp_path):
     assert not (tmp_path / "ck.pt.tmp").exists()
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt", model=model2)
+
+
+def test_interrupted_training_resumes_exactly(tmp_path):
+    """10 steps, stop, then resume to 20 == 20 steps in one go (parameters, EMA and loss log)."""
+    from memsep_lib.nets import ScoreMLP
+    from memsep_lib.training import train_resumable
+
+    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+
+    def run(steps, path):
+        torch.manual_seed(0)
+        net = ScoreMLP(2, width=16, depth=2)
+        log, ema = train_resumable(net, data, steps=steps, generator=torch.Generator().manual_seed(1),
+                                   checkpoint_path=path, checkpoint_every=5, log_every=5, ema_decay=0.9,
+                                   batch_size=16, progress=False)
+        return net, log, ema
+
+    straight, log_a, ema_a = run(20, tmp_path / "a.pt")
+    run(10, tmp_path / "b.pt")                       # "interrupted" after 10 steps
+    resumed, log_b, ema_b = run(20, tmp_path / "b.pt")
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+    for p, q in zip(ema_a.model.parameters(), ema_b.model.parameters()):
+        assert torch.equal(p, q)
+    assert log_a.steps == log_b.steps == [5, 10, 15, 20] and log_a.losses == log_b.losses
+    with pytest.raises(ValueError, match="log_every"):
+        train_resumable(straight, data, steps=3, generator=torch.Generator(), checkpoint_every=5, log_every=2)

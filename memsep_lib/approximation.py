@@ -1,0 +1,782 @@
+"""Theorem 5.1 (architectural separation): how wide a network must be to represent a score.
+
+**Constructive side.** At a fixed time ``t`` the empirical score is exactly a one-layer network with
+one unit per training point (logits, softmax, weighted sum) plus a linear skip:
+
+    grad log p^_t(x) = sum_i softmax_i(u_i . x + b_i) v_i - x / s_t^2,
+    u_i = v_i = a_t x_i / s_t^2,   b_i = -a_t^2 |x_i|^2 / (2 s_t^2) + log c_i,
+
+because ``-|x - a_t x_i|^2 / (2 s_t^2) = -|x|^2 / (2 s_t^2) + u_i . x - a_t^2 |x_i|^2 / (2 s_t^2)`` and the
+first term is shared by all ``i`` (it cancels in the softmax). ``c_i`` is the multiplicity of ``x_i``:
+``c`` copies of a point are one unit with bias ``+ log c`` (:func:`merge_duplicates`), so the network
+needs exactly as many units as there are *distinct* samples. :class:`EmpiricalScoreNet` is this
+network; :func:`pruning_curve` measures the error when only the ``m < n`` most used units are kept.
+
+**Learned side.** ReLU MLPs (``depth`` hidden layers of width ``W``) regress a score at fixed ``t``
+on inputs ``x ~ P^_t``. The regression target is the noise-prediction scale ``y = s_t grad log p(x)``
+(``= -E[Z | X_t = x]``); the reported error is the relative RMS error on held-out draws,
+
+    err = sqrt( sum_b |f(x_b) - y_b|^2 / sum_b |y_b|^2 )          (scale-free: same for the score itself),
+
+and ``W*(n)`` is the smallest width with ``err <= eps`` (:func:`width_threshold`, geometric
+interpolation between grid widths). Many models are trained at once by :class:`BatchedMLP`: parameters
+are stacked along a leading model axis and every layer is one ``torch.baddbmm``; per-model widths are
+padded to the largest with masks. :func:`fit_batched` trains them with a per-model Adam (per-model
+learning-rate decay on plateaus, per-model early stopping, best-checkpoint restore);
+:meth:`BatchedMLP.widen` warm-starts a wider model that computes exactly the same function.
+
+The experiment (:func:`run`, registered as ``approximation_width``) groups all tasks
+(score kind x ``n`` x ``t`` x repetition, plus duplicated training sets) of one width into one
+batched model (no padding), and walks up the width grid with warm starts. Sizes per profile:
+:func:`experiment_config`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import by_profile, get_device
+from .mixtures import GaussianMixture, well_separated_mixture
+from .process import alpha, sigma
+from .validation import check_points, check_positive_int, check_time
+
+__all__ = [
+    "EXPERIMENT",
+    "EmpiricalScoreNet",
+    "merge_duplicates",
+    "unit_mass",
+    "pruning_curve",
+    "relative_error",
+    "BatchedMLP",
+    "FitResult",
+    "fit_batched",
+    "mlp_num_parameters",
+    "width_threshold",
+    "loglog_fit",
+    "duplicated_dataset",
+    "experiment_config",
+    "run_width_search",
+    "summarize",
+    "verdict",
+    "run",
+]
+
+EXPERIMENT = "approximation_width"
+
+
+# ----------------------------------------------------------------------------------------------
+# Constructive side: the empirical score is a one-layer softmax network with n units
+# ----------------------------------------------------------------------------------------------
+class EmpiricalScoreNet(nn.Module):
+    """``grad log p^_t(x) = sum_i softmax_i(U x + b)_i v_i - x / s_t^2`` at a fixed time ``t``.
+
+    One unit per (distinct) training point: input weights ``u_i = a_t x_i / s_t^2``, biases
+    ``b_i = -a_t^2 |x_i|^2 / (2 s_t^2) + log c_i``, output weights ``v_i = a_t x_i / s_t^2``, and the
+    linear skip ``-x / s_t^2``. The logits are an expanded quadratic, so use float64 at small ``t``
+    (their float32 cancellation error is ``~1e-7 |x|^2 / s_t^2``).
+
+    Args:
+        data: training points ``(n, d)`` (the units).
+        t: diffusion time ``> 0``.
+        counts: multiplicities ``c_i`` (``(n,)``, positive); all ones if None.
+    """
+
+    def __init__(self, data: torch.Tensor, t, *, counts: torch.Tensor | None = None):
+        super().__init__()
+        check_points(data, "data")
+        t = check_time(t)
+        if counts is None:
+            counts = torch.ones(data.shape[0], dtype=data.dtype, device=data.device)
+        elif not isinstance(counts, torch.Tensor) or counts.shape != (data.shape[0],):
+            raise ValueError(f"counts must be a tensor of shape ({data.shape[0]},)")
+        elif not torch.isfinite(counts).all() or (counts <= 0).any():
+            raise ValueError("counts must be finite and positive")
+        a, s2 = alpha(t), sigma(t) ** 2
+        self.t = t
+        self.register_buffer("points", data.clone())
+        self.register_buffer("counts", counts.to(data))
+        self.register_buffer("weight_in", data * (a / s2))
+        self.register_buffer("bias", -0.5 * a * a * data.square().sum(1) / s2 + torch.log(self.counts))
+        self.register_buffer("weight_out", data * (a / s2))
+        self.skip = -1.0 / s2
+
+    @property
+    def num_units(self) -> int:
+        return self.points.shape[0]
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``U x + b``, shape ``(B, n)`` (softmax of it: the posterior weights ``w_i(x)``)."""
+        check_points(x, "x", dim=self.points.shape[1])
+        if x.dtype != self.points.dtype or x.device != self.points.device:
+            raise TypeError(f"x must have dtype {self.points.dtype} on {self.points.device}, "
+                            f"got {x.dtype} on {x.device}")
+        return torch.addmm(self.bias, x, self.weight_in.T)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The score at ``x`` (shape ``(B, d)``)."""
+        return torch.softmax(self.logits(x), 1) @ self.weight_out + self.skip * x
+
+    def keep_units(self, index: torch.Tensor) -> "EmpiricalScoreNet":
+        """The network with only the units ``index`` (the softmax renormalises over the kept units)."""
+        index = torch.as_tensor(index, dtype=torch.long, device=self.points.device)
+        if index.ndim != 1 or index.numel() == 0:
+            raise ValueError("index must be a non-empty 1-D list of unit indices")
+        if index.min() < 0 or index.max() >= self.num_units or index.unique().numel() != index.numel():
+            raise ValueError(f"index must hold distinct unit indices in [0, {self.num_units})")
+        return EmpiricalScoreNet(self.points[index], self.t, counts=self.counts[index])
+
+
+def merge_duplicates(data: torch.Tensor, t) -> EmpiricalScoreNet:
+    """The one-layer network of ``data`` with one unit per *distinct* row (bias ``+ log`` multiplicity).
+
+    ``c`` equal units ``exp(b) v`` sum to one unit with bias ``b + log c``: the result computes exactly
+    the empirical score of ``data`` with ``n - m`` units when ``m`` rows duplicate others.
+    """
+    check_points(data, "data")
+    unique, counts = torch.unique(data, dim=0, return_counts=True)
+    return EmpiricalScoreNet(unique, t, counts=counts.to(data.dtype))
+
+
+@torch.no_grad()
+def unit_mass(net: EmpiricalScoreNet, x: torch.Tensor) -> torch.Tensor:
+    """Average posterior weight of each unit over the queries ``x``: ``(1/B) sum_b w_i(x_b)``, shape ``(n,)``."""
+    if not isinstance(net, EmpiricalScoreNet):
+        raise TypeError(f"net must be an EmpiricalScoreNet, got {type(net).__name__}")
+    return torch.softmax(net.logits(x), 1).mean(0)
+
+
+@torch.no_grad()
+def pruning_curve(net: EmpiricalScoreNet, x: torch.Tensor, num_units: Sequence[int]) -> list[float]:
+    """Relative error of the network that keeps the ``m`` units of largest :func:`unit_mass`, for each ``m``.
+
+    Error: ``sqrt(sum_b |f_m(x_b) - f(x_b)|^2 / sum_b |f(x_b)|^2)`` with ``f`` the full network.
+    """
+    mass = unit_mass(net, x)
+    order = torch.argsort(mass, descending=True)
+    full = net(x)
+    out = []
+    for m in num_units:
+        m = check_positive_int(int(m), "num_units entries")
+        if m > net.num_units:
+            raise ValueError(f"num_units entries must be <= {net.num_units}, got {m}")
+        out.append(relative_error(net.keep_units(order[:m])(x), full).item())
+    return out
+
+
+def relative_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``sqrt(sum |pred - target|^2 / sum |target|^2)`` over the last two axes (a model axis may lead)."""
+    if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise TypeError("pred and target must be tensors")
+    if pred.shape != target.shape or pred.ndim < 2:
+        raise ValueError(f"pred and target must share a shape (..., B, d), got {tuple(pred.shape)} "
+                         f"and {tuple(target.shape)}")
+    num = (pred.double() - target.double()).square().sum((-2, -1))
+    den = target.double().square().sum((-2, -1))
+    if (den == 0).any():
+        raise ValueError("target is zero; the relative error is undefined")
+    return (num / den).sqrt()
+
+
+# ----------------------------------------------------------------------------------------------
+# Learned side: many ReLU MLPs trained as one batched model
+# ----------------------------------------------------------------------------------------------
+def mlp_num_parameters(width: int, depth: int, dim_in: int, dim_out: int | None = None) -> int:
+    """Weights and biases of a ReLU MLP ``dim_in -> width (x depth) -> dim_out``."""
+    for name, value in (("width", width), ("depth", depth), ("dim_in", dim_in)):
+        check_positive_int(value, name)
+    dim_out = dim_in if dim_out is None else check_positive_int(dim_out, "dim_out")
+    return (dim_in + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * dim_out
+
+
+class BatchedMLP(nn.Module):
+    """``G`` independent ReLU MLPs ``dim_in -> widths[g] (x depth) -> dim_out``, evaluated together.
+
+    Layer ``l`` of model ``g`` has weight ``weights[l][g]`` (shape ``(fan_in, fan_out)``) and bias
+    ``biases[l][g]``; hidden layers are padded to ``max(widths)`` and multiplied by a 0/1 mask, so a
+    padded unit outputs 0 and gets no gradient (it stays exactly zero). ``forward`` takes ``(G, B, dim_in)``.
+    Initialisation: PyTorch's ``nn.Linear`` default (uniform, bound ``1/sqrt(fan_in)``), drawn per model.
+    """
+
+    def __init__(self, widths: Sequence[int], depth: int, dim_in: int, dim_out: int | None = None, *,
+                 generator: torch.Generator | None = None, dtype=torch.float32, device=None):
+        super().__init__()
+        widths = [check_positive_int(int(w), "widths entries") for w in widths]
+        if not widths:
+            raise ValueError("widths must be a non-empty list")
+        self.depth = check_positive_int(depth, "depth")
+        self.dim_in = check_positive_int(dim_in, "dim_in")
+        self.dim_out = dim_in if dim_out is None else check_positive_int(dim_out, "dim_out")
+        self.widths = widths
+        G, Wm = len(widths), max(widths)
+        device = generator.device if generator is not None else device
+        mask = (torch.arange(Wm, device=device)[None, :] < torch.tensor(widths, device=device)[:, None])
+        self.register_buffer("mask", mask.to(dtype)[:, None, :])                  # (G, 1, Wm)
+        fans = [(dim_in, Wm)] + [(Wm, Wm)] * (depth - 1) + [(Wm, self.dim_out)]
+        real_fan_in = [torch.full((G,), dim_in)] + [torch.tensor(widths)] * depth
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for l, (fi, fo) in enumerate(fans):
+            bound = (1.0 / real_fan_in[l].double().sqrt()).to(dtype=dtype, device=device)[:, None, None]
+            w = (2 * torch.rand(G, fi, fo, generator=generator, dtype=dtype, device=device) - 1) * bound
+            b = (2 * torch.rand(G, 1, fo, generator=generator, dtype=dtype, device=device) - 1) * bound
+            if l > 0:
+                w = w * self.mask.transpose(1, 2)                                  # zero rows: padded inputs
+            if l < depth:
+                w, b = w * self.mask, b * self.mask                                # zero cols: padded units
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(b))
+
+    @property
+    def num_models(self) -> int:
+        return len(self.widths)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(G, B, dim_out)`` of the ``G`` models on their inputs ``x`` of shape ``(G, B, dim_in)``."""
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[0] != self.num_models \
+                or x.shape[2] != self.dim_in:
+            raise ValueError(f"x must have shape ({self.num_models}, B, {self.dim_in}), got "
+                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        h = x
+        for l in range(self.depth):
+            h = torch.relu(torch.baddbmm(self.biases[l], h, self.weights[l])) * self.mask
+        return torch.baddbmm(self.biases[-1], h, self.weights[-1])
+
+    def num_parameters(self) -> list[int]:
+        """Parameters of each model (padding excluded)."""
+        return [mlp_num_parameters(w, self.depth, self.dim_in, self.dim_out) for w in self.widths]
+
+    def to_mlp(self, g: int) -> nn.Sequential:
+        """Model ``g`` as a plain ``nn.Sequential`` of ``nn.Linear`` / ``nn.ReLU`` (padding removed)."""
+        if not 0 <= g < self.num_models:
+            raise ValueError(f"g must be in [0, {self.num_models}), got {g}")
+        w = self.widths[g]
+        dims = [self.dim_in] + [w] * self.depth + [self.dim_out]
+        layers = []
+        for l in range(self.depth + 1):
+            lin = nn.Linear(dims[l], dims[l + 1]).to(self.weights[l])
+            with torch.no_grad():
+                lin.weight.copy_(self.weights[l][g, :dims[l], :dims[l + 1]].T)
+                lin.bias.copy_(self.biases[l][g, 0, :dims[l + 1]])
+            layers += [lin, nn.ReLU()] if l < self.depth else [lin]
+        return nn.Sequential(*layers)
+
+    @torch.no_grad()
+    def widen(self, widths: Sequence[int], *, generator: torch.Generator | None = None) -> "BatchedMLP":
+        """A model with larger widths that computes the same functions (warm start).
+
+        Old units keep their weights; each new unit gets fresh incoming weights and zero outgoing
+        weights (so it does not change the output until trained).
+        """
+        widths = [int(w) for w in widths]
+        if len(widths) != self.num_models or any(w < o for w, o in zip(widths, self.widths)):
+            raise ValueError(f"widths must give one width >= the current one per model, got {widths}")
+        p = self.weights[0]
+        new = BatchedMLP(widths, self.depth, self.dim_in, self.dim_out, generator=generator,
+                         dtype=p.dtype, device=p.device)
+        for g, w_old in enumerate(self.widths):
+            for l in range(self.depth + 1):
+                fi = self.dim_in if l == 0 else w_old
+                fo = self.dim_out if l == self.depth else w_old
+                new.weights[l][g, :fi, :fo] = self.weights[l][g, :fi, :fo]
+                new.biases[l][g, 0, :fo] = self.biases[l][g, 0, :fo]
+                if l > 0:                      # new inputs (units added below) do not reach old units
+                    new.weights[l][g, w_old:, :fo] = 0.0
+        return new
+
+    def select(self, index: Sequence[int]) -> "BatchedMLP":
+        """The sub-batch of models ``index`` (a copy)."""
+        index = [int(g) for g in index]
+        if not index or any(not 0 <= g < self.num_models for g in index):
+            raise ValueError(f"index must be a non-empty list of models in [0, {self.num_models})")
+        p = self.weights[0]
+        new = BatchedMLP([self.widths[g] for g in index], self.depth, self.dim_in, self.dim_out,
+                         dtype=p.dtype, device=p.device)
+        idx = torch.tensor(index, device=p.device)
+        Wm = max(new.widths)
+        with torch.no_grad():
+            for l in range(self.depth + 1):
+                fi = self.dim_in if l == 0 else Wm
+                fo = self.dim_out if l == self.depth else Wm
+                new.weights[l].copy_(self.weights[l][idx, :fi, :fo])
+                new.biases[l].copy_(self.biases[l][idx, :, :fo])
+        return new
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit_batched`: per-model best validation error, and the steps taken.
+
+    ``history`` holds ``(step, errors)`` at each evaluation (``errors`` a list of ``G`` floats).
+    """
+
+    best_error: list[float]
+    steps: int
+    stopped_at: list[int]
+    wall_time_s: float
+    history: list[tuple[int, list[float]]] = field(default_factory=list)
+
+
+class _BatchedAdam:
+    """Adam (no weight decay) with one learning rate per model: ``lr`` has shape ``(G,)``.
+
+    Each parameter has the model axis first; the update is elementwise, so it equals ``G`` separate
+    Adam optimizers. A model with ``lr = 0`` is frozen.
+    """
+
+    def __init__(self, params, lr: torch.Tensor, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.step_count = 0
+
+    @torch.no_grad()
+    def step(self):
+        self.step_count += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1 ** self.step_count, 1 - b2 ** self.step_count
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            m.mul_(b1).add_(p.grad, alpha=1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            lr = (self.lr / c1).view(-1, *([1] * (p.ndim - 1))).to(p.dtype)
+            p.addcdiv_(m * lr, (v / c2).sqrt_().add_(self.eps), value=-1.0)
+
+
+def _check_task_tensors(model: BatchedMLP, x: torch.Tensor, y: torch.Tensor, name: str):
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(f"{name} inputs and targets must be tensors")
+    if x.ndim != 3 or x.shape[0] != model.num_models or x.shape[2] != model.dim_in:
+        raise ValueError(f"{name} inputs must have shape ({model.num_models}, P, {model.dim_in}), "
+                         f"got {tuple(x.shape)}")
+    if y.shape != (*x.shape[:2], model.dim_out):
+        raise ValueError(f"{name} targets must have shape {(*x.shape[:2], model.dim_out)}, got {tuple(y.shape)}")
+
+
+@torch.no_grad()
+def _batched_error(model: BatchedMLP, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Relative RMS error of each model on its own inputs, ``(G,)`` (chunked over samples)."""
+    num = torch.zeros(model.num_models, dtype=torch.float64, device=x.device)
+    den = torch.zeros_like(num)
+    for s in range(0, x.shape[1], chunk):
+        pred, tgt = model(x[:, s:s + chunk]).double(), y[:, s:s + chunk].double()
+        num += (pred - tgt).square().sum((1, 2))
+        den += tgt.square().sum((1, 2))
+    return (num / den).sqrt()
+
+
+def fit_batched(model: BatchedMLP, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor,
+                y_val: torch.Tensor, *, max_steps: int, batch_size: int = 256, lr: float = 3e-3,
+                eval_every: int = 50, patience: int = 4, min_delta: float = 0.01, lr_decay: float = 0.3,
+                num_decays: int = 2, generator: torch.Generator | None = None,
+                progress: bool = False, desc: str = "training") -> FitResult:
+    """Train the ``G`` models of ``model`` by minibatch MSE regression, each on its own data.
+
+    Step: ``loss = sum_g mean_b |f_g(x_gb) - y_gb|^2`` over ``batch_size`` rows drawn per model from
+    ``x_train[g]`` (with replacement), then one per-model Adam step (the models share no parameter,
+    so this is ``G`` independent trainings). Every ``eval_every`` steps the relative error on
+    ``(x_val, y_val)`` is measured; a model that has not improved by a factor ``1 - min_delta`` for
+    ``patience`` evaluations has its learning rate multiplied by ``lr_decay`` (at most ``num_decays``
+    times), then stops. Each model ends at its best validation checkpoint (the starting point
+    included, so a warm start never gets worse).
+
+    Args:
+        x_train, y_train: ``(G, P, dim_in)`` inputs and ``(G, P, dim_out)`` targets.
+        x_val, y_val: held-out data, same layout.
+    """
+    if not isinstance(model, BatchedMLP):
+        raise TypeError(f"model must be a BatchedMLP, got {type(model).__name__}")
+    _check_task_tensors(model, x_train, y_train, "training")
+    _check_task_tensors(model, x_val, y_val, "validation")
+    for name, value in (("max_steps", max_steps), ("batch_size", batch_size), ("eval_every", eval_every),
+                        ("patience", patience)):
+        check_positive_int(value, name)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be finite and > 0, got {lr}")
+    if not (0 < lr_decay < 1):
+        raise ValueError(f"lr_decay must be in (0, 1), got {lr_decay}")
+    if isinstance(num_decays, bool) or not isinstance(num_decays, int) or num_decays < 0:
+        raise ValueError(f"num_decays must be an int >= 0, got {num_decays!r}")
+    from tqdm.auto import tqdm
+
+    G, P, d_in = x_train.shape
+    dev = x_train.device
+    lr_g = torch.full((G,), float(lr), dtype=torch.float64, device=dev)
+    opt = _BatchedAdam(model.parameters(), lr_g)
+    params = list(model.parameters())
+    best = _batched_error(model, x_val, y_val)
+    best_params = [p.detach().clone() for p in params]
+    stale = torch.zeros(G, dtype=torch.long, device=dev)
+    decays = torch.zeros(G, dtype=torch.long, device=dev)
+    active = torch.ones(G, dtype=torch.bool, device=dev)
+    stopped_at = [max_steps] * G
+    history = [(0, best.tolist())]
+    start = time.perf_counter()
+    step = 0
+    bar = tqdm(total=max_steps, desc=desc, disable=not progress, leave=False)
+    rows = torch.arange(G, device=dev)[:, None]
+    while step < max_steps and bool(active.any()):
+        for _ in range(min(eval_every, max_steps - step)):
+            idx = torch.randint(P, (G, batch_size), generator=generator, device=dev)
+            pred = model(x_train[rows, idx])
+            loss = (pred - y_train[rows, idx]).square().sum(2).mean(1).sum()
+            for p in params:
+                p.grad = None
+            loss.backward()
+            opt.step()
+            step += 1
+        bar.update(min(eval_every, bar.total - bar.n))
+        err = _batched_error(model, x_val, y_val)
+        history.append((step, err.tolist()))
+        improved = (err < best * (1 - min_delta)) & active
+        better = (err < best) & active
+        with torch.no_grad():
+            for p, bp in zip(params, best_params):
+                bp[better] = p[better]
+        best = torch.where(better, err, best)
+        stale = torch.where(improved, torch.zeros_like(stale), stale + active.long())
+        plateau = active & (stale >= patience)
+        decay = plateau & (decays < num_decays)
+        stop = plateau & ~decay
+        lr_g[decay] *= lr_decay
+        decays += decay.long()
+        stale[decay] = 0
+        lr_g[stop] = 0.0
+        for g in torch.nonzero(stop).flatten().tolist():
+            stopped_at[g] = step
+        active &= ~stop
+        bar.set_postfix(active=int(active.sum()), best=f"{best.median().item():.3g}")
+    bar.close()
+    with torch.no_grad():
+        for p, bp in zip(params, best_params):
+            p.copy_(bp)
+    return FitResult(best.tolist(), step, stopped_at, time.perf_counter() - start, history)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading off W* and fitting power laws
+# ----------------------------------------------------------------------------------------------
+def width_threshold(widths: Sequence[float], errors: Sequence[float], eps: float, *,
+                    interpolate: bool = True) -> float:
+    """``W*``: the smallest width whose error is ``<= eps`` (``inf`` if none).
+
+    The errors are first made non-increasing in the width (running minimum: a wider network contains
+    every narrower one). With ``interpolate``, ``W*`` is where the piecewise-linear curve
+    ``log err`` against ``log W`` crosses ``log eps`` (between the last grid width above ``eps`` and
+    the first at or below it); the smallest grid width is returned if it already meets ``eps``.
+    """
+    w = np.asarray(widths, dtype=float)
+    e = np.asarray(errors, dtype=float)
+    if w.ndim != 1 or w.shape != e.shape or w.size == 0:
+        raise ValueError("widths and errors must be 1-D sequences of the same non-zero length")
+    if not (np.all(np.isfinite(w)) and np.all(w > 0) and np.all(np.diff(w) > 0)):
+        raise ValueError("widths must be positive, finite and strictly increasing")
+    if np.any(np.isnan(e)) or np.any(e < 0):
+        raise ValueError("errors must be non-negative (inf allowed, NaN not)")
+    if not (math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be finite and > 0, got {eps}")
+    e = np.minimum.accumulate(e)
+    hit = np.nonzero(e <= eps)[0]
+    if hit.size == 0:
+        return math.inf
+    k = int(hit[0])
+    if k == 0 or not interpolate:
+        return float(w[k])
+    e0, e1 = max(e[k - 1], 1e-300), max(e[k], 1e-300)
+    if not math.isfinite(e0) or e1 >= e0:
+        return float(w[k])
+    frac = (math.log(e0) - math.log(eps)) / (math.log(e0) - math.log(e1))
+    return float(math.exp(math.log(w[k - 1]) + frac * (math.log(w[k]) - math.log(w[k - 1]))))
+
+
+def loglog_fit(x: Sequence[float], y: Sequence[float]) -> dict:
+    """Least-squares fit ``log y = c + slope log x`` over the finite pairs; slope with its standard error.
+
+    Returns ``{"slope", "slope_se", "intercept", "num_points"}`` (``slope_se`` is ``inf`` with 2 points).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError("x and y must be 1-D sequences of the same length")
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if len(np.unique(x[ok])) < 2:
+        raise ValueError("at least two distinct x with finite positive y are needed")
+    lx, ly = np.log(x[ok]), np.log(y[ok])
+    A = np.stack([np.ones_like(lx), lx], 1)
+    coef, *_ = np.linalg.lstsq(A, ly, rcond=None)
+    k = int(ok.sum())
+    if k > 2:
+        resid = ly - A @ coef
+        cov = (resid @ resid / (k - 2)) * np.linalg.inv(A.T @ A)
+        se = float(math.sqrt(cov[1, 1]))
+    else:
+        se = math.inf
+    return {"slope": float(coef[1]), "slope_se": se, "intercept": float(coef[0]), "num_points": k}
+
+
+# ----------------------------------------------------------------------------------------------
+# The experiment
+# ----------------------------------------------------------------------------------------------
+def duplicated_dataset(points: torch.Tensor, num_duplicates: int, *,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n - m`` distinct points plus ``m`` copies of distinct ones (drawn without replacement): ``(n, d)``.
+
+    ``points`` holds the ``n - m`` distinct points; ``num_duplicates = m <= n - m``.
+    """
+    check_points(points, "points")
+    if isinstance(num_duplicates, bool) or not isinstance(num_duplicates, int) or num_duplicates < 0:
+        raise ValueError(f"num_duplicates must be an int >= 0, got {num_duplicates!r}")
+    if num_duplicates > points.shape[0]:
+        raise ValueError(f"num_duplicates must be <= the number of distinct points {points.shape[0]}")
+    pick = torch.randperm(points.shape[0], generator=generator, device=points.device)[:num_duplicates]
+    return torch.cat([points, points[pick]])
+
+
+def experiment_config(profile: str) -> dict:
+    """Sizes of the width search for a profile (one place for all of them).
+
+    - data: ``n`` points from a ``K``-component well-separated mixture in ``R^d`` (nested prefixes of
+      one stream per repetition); duplicated sets: the first ``n - m`` points plus ``m`` copies.
+    - tasks: for each ``t``, ``n``, repetition: regress ``s_t`` times the empirical score and ``s_t`` times
+      the true mixture score on the same inputs ``x ~ P^_t`` (``pool`` noisy draws; fresh draws for
+      validation and test).
+    - networks: ReLU MLPs with ``depth`` hidden layers, widths on ``widths``; ``eps``: the error target.
+    """
+    p = {"profile": profile}
+    return {
+        "d": 8,
+        "K": 4,
+        "separation": 1.0,
+        "std": 1.0,
+        "depth": 1,
+        "eps": 0.1,
+        "n_values": by_profile(ci=[8, 32, 128], cpu=[8, 16, 32, 64, 128, 256, 512],
+                               paper=[8, 16, 32, 64, 128, 256, 512, 1024, 2048], **p),
+        "t_values": by_profile(ci=[0.05, 0.5], cpu=[0.02, 0.1, 0.5], paper=[0.01, 0.05, 0.2, 0.5], **p),
+        "duplicates": by_profile(ci=[[64, 32]], cpu=[[64, 32], [256, 128]],
+                                 paper=[[64, 32], [256, 128], [1024, 512]], **p),
+        "reps": by_profile(ci=1, cpu=2, paper=3, **p),
+        "widths": by_profile(ci=[4, 16, 64, 256], cpu=[4, 8, 16, 32, 64, 128, 256, 512, 1024],
+                             paper=[4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096], **p),
+        "pool": by_profile(ci=8192, cpu=32768, paper=65536, **p),
+        "num_val": by_profile(ci=2048, cpu=4096, paper=8192, **p),
+        "num_test": by_profile(ci=2048, cpu=8192, paper=16384, **p),
+        "max_steps": by_profile(ci=600, cpu=4000, paper=8000, **p),
+        "batch_size": by_profile(ci=128, cpu=256, paper=512, **p),
+        "lr": 3e-3,
+        "eval_every": by_profile(ci=50, cpu=100, paper=100, **p),
+        "patience": 3,
+        "seed": 0,
+    }
+
+
+def _task_list(cfg: dict) -> list[dict]:
+    """One dict per regression task: ``kind`` (``empirical``/``true``), ``n``, ``m`` (duplicates), ``t``, ``rep``."""
+    tasks = []
+    for t in cfg["t_values"]:
+        for rep in range(cfg["reps"]):
+            for n in cfg["n_values"]:
+                for kind in ("empirical", "true"):
+                    tasks.append({"kind": kind, "n": n, "m": 0, "t": t, "rep": rep})
+            for n, m in cfg["duplicates"]:
+                if t == min(cfg["t_values"]):
+                    tasks.append({"kind": "empirical", "n": n, "m": m, "t": t, "rep": rep})
+    return tasks
+
+
+def _build_pools(cfg: dict, tasks: list[dict], device) -> tuple[dict, torch.Tensor, ...]:
+    """Inputs and targets of every task: ``x ~ P^_t`` of its training set, ``y = s_t`` x score, on ``device``.
+
+    Targets are computed in float64 by the one-layer network (:class:`EmpiricalScoreNet`) or by
+    :meth:`GaussianMixture.score`; inputs are standardised by the data's overall scale.
+    """
+    d, K = cfg["d"], cfg["K"]
+    g = torch.Generator(device="cpu").manual_seed(cfg["seed"])
+    mix = well_separated_mixture(K, d, separation=cfg["separation"], std=cfg["std"], generator=g)
+    n_max = max(max(cfg["n_values"]), max((n for n, _ in cfg["duplicates"]), default=1))
+    streams = [mix.sample(n_max, generator=torch.Generator().manual_seed(cfg["seed"] * 1000 + 17 + r))
+               for r in range(cfg["reps"])]
+    scale = float(streams[0].std())
+    sizes = {"train": cfg["pool"], "val": cfg["num_val"], "test": cfg["num_test"]}
+    xs = {k: [] for k in sizes}
+    ys = {k: [] for k in sizes}
+    cache = {}
+    for task in tasks:
+        n, m, t, rep = task["n"], task["m"], task["t"], task["rep"]
+        key = (n, m, t, rep)
+        if key not in cache:
+            if m:
+                data = duplicated_dataset(streams[rep][:n - m], m,
+                                          generator=torch.Generator().manual_seed(cfg["seed"] + 31 * n + rep))
+            else:
+                data = streams[rep][:n]
+            gen = torch.Generator().manual_seed(cfg["seed"] * 7919 + 104729 * rep + 1299709 * n + 613 * m
+                                                + int(round(t * 1e6)))
+            x = {}
+            for split, size in sizes.items():
+                idx = torch.randint(n, (size,), generator=gen)
+                x[split] = alpha(t) * data[idx] + sigma(t) * torch.randn(size, d, generator=gen, dtype=data.dtype)
+            cache[key] = (data, x)
+        data, x = cache[key]
+        s = sigma(t)
+        for split in sizes:
+            if task["kind"] == "empirical":
+                net = EmpiricalScoreNet(data, t)
+                y = torch.cat([net(c) for c in x[split].split(4096)]) * s
+            else:
+                y = mix.score(x[split], t) * s
+            xs[split].append((x[split] / scale).float())
+            ys[split].append(y.float())
+    out = {k: (torch.stack(xs[k]).to(device), torch.stack(ys[k]).to(device)) for k in sizes}
+    return out, mix, scale
+
+
+def run_width_search(cfg: dict, *, device=None, progress: bool = False, profile: str = "ci") -> dict:
+    """Train every task at every width (one batched model per width, warm-started from the previous one).
+
+    Returns ``{"tasks": [...], "widths": [...], "test_error": [[...] per task], "steps": [...],
+    "wall_time_s": {...}}`` where ``test_error[i][k]`` is task ``i``'s relative test error at ``widths[k]``.
+    """
+    device = get_device() if device is None else torch.device(device)
+    tasks = _task_list(cfg)
+    t0 = time.perf_counter()
+    pools, _, _ = _build_pools(cfg, tasks, device)
+    t_pool = time.perf_counter() - t0
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = pools["train"], pools["val"], pools["test"]
+    gen = torch.Generator(device=device).manual_seed(cfg["seed"] + 1)
+    G = len(tasks)
+    test_error = [[] for _ in range(G)]
+    steps, fit_times = [], []
+    model = None
+    widths = list(cfg["widths"])
+    from .experiments import progress as _progress
+    for w in _progress(widths, profile=profile, desc="widths"):
+        if model is None:
+            model = BatchedMLP([w] * G, cfg["depth"], cfg["d"], generator=gen)
+        else:
+            model = model.widen([w] * G, generator=gen)
+        fit = fit_batched(model, x_tr, y_tr, x_va, y_va, max_steps=cfg["max_steps"],
+                          batch_size=cfg["batch_size"], lr=cfg["lr"], eval_every=cfg["eval_every"],
+                          patience=cfg["patience"], generator=gen, progress=progress, desc=f"width {w}")
+        err = _batched_error(model, x_te, y_te).tolist()
+        for i in range(G):
+            test_error[i].append(err[i])
+        steps.append(fit.steps)
+        fit_times.append(round(fit.wall_time_s, 2))
+    return {"tasks": tasks, "widths": widths, "test_error": test_error, "steps": steps,
+            "fit_time_s": fit_times, "pool_time_s": round(t_pool, 2),
+            "num_parameters": [mlp_num_parameters(w, cfg["depth"], cfg["d"]) for w in widths]}
+
+
+def summarize(cfg: dict, search: dict) -> dict:
+    """``W*`` and ``N*`` per task, log-log fits of ``W*`` against ``n`` per kind and ``t``, duplication pairs."""
+    eps = cfg["eps"]
+    widths = search["widths"]
+    wstar = [width_threshold(widths, e, eps) for e in search["test_error"]]
+    depth, d = cfg["depth"], cfg["d"]
+    nstar = [_params_at(w, depth, d) for w in wstar]
+    fits = {}
+    for kind in ("empirical", "true"):
+        fits[kind] = {}
+        for t in cfg["t_values"]:
+            pts = [(task["n"], ws) for task, ws in zip(search["tasks"], wstar)
+                   if task["kind"] == kind and task["t"] == t and task["m"] == 0]
+            ns = [p[0] for p in pts]
+            ws = [p[1] for p in pts]
+            finite = [math.isfinite(v) for v in ws]
+            entry = {"n": ns, "W_star": ws, "censored": int(len(ws) - sum(finite))}
+            try:
+                entry["fit"] = loglog_fit(ns, ws)
+            except ValueError:
+                entry["fit"] = None
+            fits[kind][str(t)] = entry
+    dup = []
+    t_dup = min(cfg["t_values"])
+    lookup = {(task["kind"], task["n"], task["m"], task["t"], task["rep"]): ws
+              for task, ws in zip(search["tasks"], wstar)}
+    for n, m in cfg["duplicates"]:
+        for rep in range(cfg["reps"]):
+            dup.append({"n": n, "m": m, "rep": rep,
+                        "W_dup": lookup.get(("empirical", n, m, t_dup, rep)),
+                        "W_distinct_n_minus_m": lookup.get(("empirical", n - m, 0, t_dup, rep)),
+                        "W_distinct_n": lookup.get(("empirical", n, 0, t_dup, rep))})
+    return {"W_star": wstar, "N_star": nstar, "fits": fits, "duplicates": dup, "t_duplicates": t_dup}
+
+
+def _params_at(width: float, depth: int, d: int) -> float:
+    """``mlp_num_parameters`` extended to real (interpolated) and infinite widths."""
+    if not math.isfinite(width):
+        return math.inf
+    return (d + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * d
+
+
+# Verdict thresholds (see the chapter): with n spanning a factor >= 16, a slope of 0.5 means W* grows
+# by a factor >= 4, far outside the grid's interpolation noise; |slope| <= 0.25 means it changes by
+# less than a factor 2 over the same range.
+SLOPE_EMPIRICAL_MIN = 0.5
+SLOPE_TRUE_MAX = 0.25
+
+
+def _close_log(a, b) -> float:
+    return abs(math.log(a) - math.log(b)) if (a and b and math.isfinite(a) and math.isfinite(b)) else math.inf
+
+
+def verdict(cfg: dict, summary: dict) -> dict:
+    """Machine-stable booleans: slopes per ``t`` against the thresholds, growth as ``t -> 0``, duplication."""
+    ts = sorted(cfg["t_values"])
+    emp = summary["fits"]["empirical"]
+    tru = summary["fits"]["true"]
+    t_small = str(ts[0])
+    emp_fit, tru_fit = emp[t_small]["fit"], tru[t_small]["fit"]
+
+    def geo_mean(values):
+        v = [x for x in values if math.isfinite(x)]
+        return math.exp(sum(map(math.log, v)) / len(v)) if v else math.inf
+
+    emp_by_t = [geo_mean(emp[str(t)]["W_star"]) for t in ts]
+    tru_by_t = [geo_mean(tru[str(t)]["W_star"]) for t in ts]
+    dups = summary["duplicates"]
+    dup_ok = all(_close_log(r["W_dup"], r["W_distinct_n_minus_m"]) < _close_log(r["W_dup"], r["W_distinct_n"])
+                 for r in dups)
+    return {
+        "empirical_slope_above_0.5": emp_fit is not None and emp_fit["slope"] > SLOPE_EMPIRICAL_MIN,
+        "empirical_slope_2se_above_0": emp_fit is not None and emp_fit["slope"] - 2 * emp_fit["slope_se"] > 0,
+        "true_abs_slope_below_0.25": tru_fit is not None and abs(tru_fit["slope"]) < SLOPE_TRUE_MAX,
+        "empirical_needs_more_width_at_small_t": emp_by_t[0] > 1.5 * emp_by_t[-1],
+        "true_width_flat_in_t": max(tru_by_t) < 2 * min(tru_by_t),
+        "duplicates_closer_to_n_minus_m": dup_ok,
+        "censored_empirical": sum(e["censored"] for e in emp.values()),
+        "censored_true": sum(e["censored"] for e in tru.values()),
+    }
+
+
+def run(profile: str) -> tuple[dict, dict]:
+    """The registered experiment ``approximation_width``: ``(config, results)`` for a profile."""
+    cfg = experiment_config(profile)
+    device = get_device()
+    search = run_width_search(cfg, device=device, progress=profile != "ci", profile=profile)
+    summary = summarize(cfg, search)
+    results = {"search": search, "summary": summary, "verdict": verdict(cfg, summary)}
+    return cfg, _jsonable(results)
+
+
+def _jsonable(obj):
+    """inf / NaN -> None, numpy scalars -> Python, tuples -> lists (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj

@@ -1,0 +1,250 @@
+"""The DiT / CIFAR-10 head-pruning experiment (Algorithm 1 and the paper's table), per profile.
+
+For each seed: train an unconditional DiT on a fixed CIFAR-10 subset (tracking memorisation over
+training), score its heads on small t (exact ablation and Taylor; also ablation on large t),
+prune the ratio ``eta`` of least important heads and fine-tune, and do the same with as many heads
+chosen at random. Each of the three models (original, pruned, random) then generates images that
+are scored by memorisation fraction (pixel L2 ratio < 1/3 against the training subset), improved
+precision/recall (k = 3) and Frechet distance, the latter two in the offline feature space of
+:mod:`memsep_lib.features` (named in the results as ``feature_space``).
+
+Every stage is resumable: checkpoints and a small JSON of finished stages live under
+``book/results/checkpoints/dit_pruning-<profile>/seed<k>/``, so an interrupted run continues where
+it stopped. Runner: ``python -m memsep_lib.experiments dit_pruning --profile <ci|cpu|paper>``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .config import by_profile, get_device
+from .data import cifar10_subset, to_uint8
+from .dit import DiT, FlatScore
+from .features import FEATURE_SPACE, cifar_feature_net, extract_features
+from .metrics import frechet_distance, memorization_fraction, nearest_neighbors, precision_recall
+from .pruning import (ablation_importance, heads_to_prune, importance_draws, random_heads_to_prune,
+                      rank_agreement, taylor_importance)
+from .results import RESULTS_DIR
+from .sampling import sample
+from .training import train_resumable
+
+__all__ = ["DiTPruningConfig", "CONFIGS", "config_for", "run", "run_seed", "load_data"]
+
+PAPER_TABLE = {  # the paper's CIFAR-10 table (5,000 images, DiT, mean of 5 runs)
+    "original": {"precision": 0.39, "recall": 0.08, "memorization": 0.7382, "fid": 15.47},
+    "pruned": {"precision": 0.33, "recall": 0.12, "memorization": 0.6858, "fid": 15.07},
+    "random": {"precision": 0.30, "recall": 0.09, "memorization": 0.6687, "fid": 17.14},
+}
+
+
+@dataclass(frozen=True)
+class DiTPruningConfig:
+    subset_size: int            # training images (fixed subset, seed `subset_seed`)
+    resolution: int             # 32 (native) or 16 (2x2 average-pooled)
+    hidden_size: int
+    depth: int
+    num_heads: int
+    patch_size: int
+    train_steps: int
+    batch_size: int
+    lr: float
+    ema_decay: float
+    memorization_milestones: tuple  # training steps at which memorisation is measured
+    horizon: float              # small-t interval: t = horizon * Beta(0.8, 2)
+    importance_draws: int
+    prune_ratio: float
+    finetune_steps: int
+    num_samples: int            # generated images per model for the final metrics
+    milestone_samples: int      # generated images per memorisation milestone
+    sample_steps: int
+    seeds: tuple
+    feature_train_size: int
+    feature_epochs: int
+    t0: float = 1e-3
+    T: float = 8.0
+    subset_seed: int = 0
+
+
+CONFIGS = {
+    "ci": DiTPruningConfig(subset_size=128, resolution=16, hidden_size=64, depth=5, num_heads=4, patch_size=4,
+                           train_steps=200, batch_size=32, lr=1e-3, ema_decay=0.98,
+                           memorization_milestones=(100, 200), horizon=0.3, importance_draws=64,
+                           prune_ratio=0.2, finetune_steps=40, num_samples=48, milestone_samples=24,
+                           sample_steps=25, seeds=(0, 1), feature_train_size=1000, feature_epochs=1),
+    "cpu": DiTPruningConfig(subset_size=500, resolution=16, hidden_size=192, depth=6, num_heads=6, patch_size=2,
+                            train_steps=20_000, batch_size=128, lr=3e-4, ema_decay=0.999,
+                            memorization_milestones=(2500, 5000, 10_000, 20_000), horizon=0.3,
+                            importance_draws=512, prune_ratio=0.2, finetune_steps=1000, num_samples=1000,
+                            milestone_samples=250, sample_steps=100, seeds=(0, 1, 2, 3, 4),
+                            feature_train_size=50_000, feature_epochs=3),
+    "paper": DiTPruningConfig(subset_size=5000, resolution=32, hidden_size=384, depth=12, num_heads=6,
+                              patch_size=2, train_steps=400_000, batch_size=128, lr=1e-4, ema_decay=0.9999,
+                              memorization_milestones=(50_000, 100_000, 200_000, 400_000), horizon=0.3,
+                              importance_draws=2048, prune_ratio=0.2, finetune_steps=10_000, num_samples=10_000,
+                              milestone_samples=1000, sample_steps=250, seeds=(0, 1, 2, 3, 4),
+                              feature_train_size=50_000, feature_epochs=10),
+}
+
+
+def config_for(profile: str | None = None) -> DiTPruningConfig:
+    return by_profile(ci=CONFIGS["ci"], cpu=CONFIGS["cpu"], paper=CONFIGS["paper"], profile=profile)
+
+
+def load_data(cfg: DiTPruningConfig, **load_kwargs) -> torch.Tensor:
+    """The training subset in ``[-1, 1]``, shape ``(n, 3, r, r)``."""
+    images, _, _ = cifar10_subset(cfg.subset_size, cfg.subset_seed, **load_kwargs)
+    if cfg.resolution != 32:
+        images = F.avg_pool2d(images, 32 // cfg.resolution)
+    return images
+
+
+def _new_model(cfg: DiTPruningConfig) -> DiT:
+    return DiT(input_size=cfg.resolution, patch_size=cfg.patch_size, hidden_size=cfg.hidden_size,
+               depth=cfg.depth, num_heads=cfg.num_heads)
+
+
+def _generate(model: DiT, cfg: DiTPruningConfig, n: int, seed: int, device) -> torch.Tensor:
+    score_fn = FlatScore(model.eval())
+    gen = torch.Generator(device=device).manual_seed(seed)
+    with torch.no_grad():
+        flat = sample(score_fn, n, score_fn.dim, T=cfg.T, t0=cfg.t0, steps=cfg.sample_steps, denoise=True,
+                      batch_size=512, generator=gen, device=device)
+    return flat.reshape(n, *score_fn.shape).clamp(-1, 1).cpu()
+
+
+def _evaluate(model: DiT, cfg: DiTPruningConfig, train: torch.Tensor, real_features: torch.Tensor, feature_net,
+              seed: int, device) -> dict:
+    start = time.perf_counter()
+    images = _generate(model, cfg, cfg.num_samples, seed, device)
+    seconds = time.perf_counter() - start
+    fake_features = extract_features(feature_net, images)
+    precision, recall = precision_recall(real_features, fake_features, k=3)
+    _, nn_idx = nearest_neighbors(images.flatten(1), train.flatten(1), k=1)
+    return {
+        "memorization": memorization_fraction(images.flatten(1), train.flatten(1)),
+        "precision": precision, "recall": recall,
+        "fid": frechet_distance(real_features, fake_features),
+        "num_heads": sum(model.heads_per_layer()), "num_parameters": model.num_parameters(),
+        "sampling_seconds_per_image": seconds / cfg.num_samples,
+        "examples": to_uint8(images[:8]).tolist(), "examples_nearest": nn_idx[:8, 0].tolist(),
+    }
+
+
+class _Stages:
+    """Finished stages of one seed, kept in a JSON file next to its checkpoints."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / "stages.json"
+        self.done = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def get(self, name, compute):
+        if name not in self.done:
+            self.done[name] = compute()
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.done))
+            tmp.replace(self.path)
+        return self.done[name]
+
+
+def _finetuned(base: DiT, remove: dict, cfg: DiTPruningConfig, train_flat: torch.Tensor, seed: int,
+               checkpoint: Path, device) -> DiT:
+    model = copy.deepcopy(base)
+    model.prune_heads({int(k): v for k, v in remove.items()})
+    gen = torch.Generator(device=device).manual_seed(10_000 + seed)
+    _, ema = train_resumable(FlatScore(model), train_flat, steps=cfg.finetune_steps, generator=gen,
+                             checkpoint_path=checkpoint, checkpoint_every=_every(cfg.finetune_steps),
+                             log_every=_every(cfg.finetune_steps) // 5, ema_decay=cfg.ema_decay, lr=cfg.lr,
+                             batch_size=cfg.batch_size, t0=cfg.t0, T=cfg.T, progress=None)
+    return ema.model.model
+
+
+def _every(steps: int) -> int:
+    """Checkpoint interval: about 10 per stage, a multiple of 5 (the logging interval divides it)."""
+    return max(5, 5 * math.ceil(steps / 50))
+
+
+def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_features: torch.Tensor, feature_net,
+             folder: Path, device) -> dict:
+    """One seed of the experiment (resumable through ``folder``); returns its results."""
+    stages = _Stages(folder)
+    train_flat = train.flatten(1).to(device)
+    torch.manual_seed(seed)
+    model = _new_model(cfg).to(device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    ema = None
+    for milestone in cfg.memorization_milestones:
+        _, ema = train_resumable(FlatScore(model), train_flat, steps=milestone, generator=gen,
+                                 checkpoint_path=folder / "original.pt", checkpoint_every=_every(cfg.train_steps),
+                                 log_every=_every(cfg.train_steps) // 5, ema_decay=cfg.ema_decay, lr=cfg.lr,
+                                 batch_size=cfg.batch_size, t0=cfg.t0, T=cfg.T, progress=None)
+        stages.get(f"memorization@{milestone}", lambda: memorization_fraction(
+            _generate(ema.model.model, cfg, cfg.milestone_samples, seed, device).flatten(1), train.flatten(1)))
+    original = ema.model.model.eval()
+
+    def importance(times, method):
+        draws = importance_draws(train, cfg.importance_draws, horizon=cfg.horizon, times=times, T=cfg.T,
+                                 generator=torch.Generator().manual_seed(seed))
+        draws = type(draws)(draws.x0.to(device), draws.t.to(device), draws.z.to(device))
+        fn = ablation_importance if method == "ablation" else taylor_importance
+        return fn(original, draws).tolist()
+
+    small = torch.tensor(stages.get("importance_small_ablation", lambda: importance("small", "ablation")))
+    taylor = torch.tensor(stages.get("importance_small_taylor", lambda: importance("small", "taylor")))
+    large = torch.tensor(stages.get("importance_large_ablation", lambda: importance("large", "ablation")))
+    remove = stages.get("remove_pruned", lambda: heads_to_prune(small, cfg.prune_ratio))
+    remove_random = stages.get("remove_random", lambda: random_heads_to_prune(
+        original.heads_per_layer(), cfg.prune_ratio, generator=torch.Generator().manual_seed(20_000 + seed)))
+    pruned = _finetuned(original, remove, cfg, train_flat, seed, folder / "pruned.pt", device)
+    random_pruned = _finetuned(original, remove_random, cfg, train_flat, seed, folder / "random.pt", device)
+
+    out = {
+        "memorization_over_steps": {m: stages.done[f"memorization@{m}"] for m in cfg.memorization_milestones},
+        "importance_small_ablation": small.tolist(), "importance_small_taylor": taylor.tolist(),
+        "importance_large_ablation": large.tolist(),
+        "rank_agreement_taylor_vs_ablation": rank_agreement(small, taylor),
+        "rank_agreement_small_vs_large_t": rank_agreement(small, large),
+        "removed_pruned": remove, "removed_random": remove_random,
+    }
+    for name, m in (("original", original), ("pruned", pruned), ("random", random_pruned)):
+        out[name] = stages.get(f"eval_{name}", lambda m=m: _evaluate(m, cfg, train, real_features, feature_net,
+                                                                      seed, device))
+    return out
+
+
+def _summary(per_seed: list[dict]) -> dict:
+    table = {}
+    for name in ("original", "pruned", "random"):
+        row = {}
+        for key in ("memorization", "precision", "recall", "fid", "num_heads", "num_parameters",
+                    "sampling_seconds_per_image"):
+            values = torch.tensor([float(s[name][key]) for s in per_seed], dtype=torch.float64)
+            row[key] = {"mean": values.mean().item(),
+                        "std": values.std().item() if len(values) > 1 else 0.0}
+        table[name] = row
+    return table
+
+
+def run(profile: str, *, results_dir: Path | None = None, **load_kwargs) -> tuple[dict, dict]:
+    """The whole experiment for ``profile``: ``(config, results)`` for :func:`memsep_lib.results.save_results`."""
+    cfg = config_for(profile)
+    device = get_device()
+    train = load_data(cfg, **load_kwargs)
+    feature_net = cifar_feature_net(train_size=cfg.feature_train_size, epochs=cfg.feature_epochs, device=device,
+                                    **load_kwargs)
+    real_features = extract_features(feature_net, train)
+    root = Path(results_dir or RESULTS_DIR) / "checkpoints" / f"dit_pruning-{profile}"
+    per_seed = [run_seed(cfg, seed, train, real_features, feature_net, root / f"seed{seed}", device)
+                for seed in cfg.seeds]
+    results = {"feature_space": FEATURE_SPACE, "feature_net_test_accuracy": feature_net.test_accuracy,
+               "table": _summary(per_seed), "paper_table": PAPER_TABLE, "per_seed": per_seed}
+    return asdict(cfg), results

@@ -1,0 +1,107 @@
+"""An offline feature space for image metrics: a small CIFAR-10 classifier trained and cached here.
+
+FID uses Inception-v3 features and precision/recall VGG-16 features; their weights must be
+downloaded, which this project cannot assume. When they are unavailable, the book computes the
+same metrics (Frechet distance, improved precision/recall) in the penultimate layer of
+:class:`CifarFeatureNet`, a small CNN trained by :func:`cifar_feature_net` on the CIFAR-10
+training split and cached on disk (keyed by its training config). Every table says which feature
+space it used: ``FEATURE_SPACE`` names this one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import CACHE_DIR, load_cifar10, to_model_range
+from .validation import check_positive_int
+
+__all__ = ["CifarFeatureNet", "cifar_feature_net", "extract_features", "FEATURE_SPACE"]
+
+FEATURE_SPACE = "memsep CifarFeatureNet (offline CIFAR-10 classifier, 128-d penultimate layer)"
+
+
+class CifarFeatureNet(nn.Module):
+    """Three conv blocks (32, 64, 128 channels, ReLU, 2x2 max-pool), global average pool -> 128 features -> 10 logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(128, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in ``[-1, 1]`` of shape ``(B, 3, H, W)`` (resized to 32x32 if needed) -> ``(B, 128)``."""
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"x must have shape (B, 3, H, W), got {tuple(x.shape)}")
+        if x.shape[-2:] != (32, 32):
+            x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def cifar_feature_net(*, train_size: int = 50_000, epochs: int = 2, batch_size: int = 128, seed: int = 0,
+                      cache_dir: str | Path | None = None, device=None, **load_kwargs) -> CifarFeatureNet:
+    """The feature network trained with this config: loaded from the cache, or trained (Adam, flips) and cached.
+
+    Returns the net in eval mode with its held-out accuracy on the test split in ``net.test_accuracy``.
+    """
+    check_positive_int(train_size, "train_size")
+    check_positive_int(epochs, "epochs")
+    config = {"train_size": train_size, "epochs": epochs, "batch_size": batch_size, "seed": seed, "version": 1}
+    key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    path = Path(cache_dir or CACHE_DIR) / f"cifar_feature_net-{key}.pt"
+    net = CifarFeatureNet()
+    if path.exists():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(state["model"])
+        net.test_accuracy = float(state["test_accuracy"])
+        return net.to(device).eval()
+
+    gen = torch.Generator().manual_seed(seed)
+    images, labels = load_cifar10("train", **load_kwargs)
+    idx = torch.randperm(len(images), generator=gen)[:train_size]
+    x, y = to_model_range(images[idx.numpy()]), torch.from_numpy(labels[idx.numpy()])
+    net = net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    net.train()
+    for _ in range(epochs):
+        order = torch.randperm(train_size, generator=gen)
+        for start in range(0, train_size, batch_size):
+            b = order[start:start + batch_size]
+            xb = x[b]
+            flip = torch.rand(len(b), generator=gen) < 0.5
+            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb).to(device)
+            loss = F.cross_entropy(net(xb), y[b].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    net.eval()
+    test_images, test_labels = load_cifar10("test", **load_kwargs)
+    with torch.no_grad():
+        logits = torch.cat([net(to_model_range(test_images[s:s + 500]).to(device)).cpu()
+                            for s in range(0, len(test_images), 500)])
+    net.test_accuracy = (logits.argmax(1) == torch.from_numpy(test_labels)).double().mean().item()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": net.state_dict(), "test_accuracy": net.test_accuracy, "config": config}, tmp)
+    tmp.replace(path)
+    return net
+
+
+@torch.no_grad()
+def extract_features(net: CifarFeatureNet, images: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
+    """Penultimate-layer features ``(N, 128)`` of images in ``[-1, 1]``, shape ``(N, 3, H, W)``."""
+    device = next(net.parameters()).device
+    return torch.cat([net.features(images[s:s + batch_size].to(device)).cpu()
+                      for s in range(0, images.shape[0], batch_size)])

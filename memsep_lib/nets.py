@@ -1,0 +1,328 @@
+"""Time-conditioned score networks and their denoising-score-matching (DSM) training.
+
+:class:`ScoreMLP` is the noise-prediction parametrisation of a score,
+
+    s_theta(x, t) = -eps_theta(x, t) / s_t,
+
+where ``eps_theta`` is an MLP in ``x`` (ReLU or SiLU) whose hidden layers receive additive shifts
+computed from a sinusoidal embedding of ``t``. The shifts do not depend on ``x``, so the network's
+Lipschitz constant in ``x`` obeys the layer-wise bound
+
+    |grad_x s_theta(x, t)|_2 <= c^depth prod_l |W_l|_2 / s_t         (c = 1 for ReLU, ~1.0998 for SiLU)
+
+(product over the ``x``-path weight matrices; :meth:`ScoreMLP.lipschitz_bound`). Weight decay
+shrinks the ``|W_l|_2`` and with them the bound.
+
+:func:`train_score_net` minimises the weighted DSM objective with AdamW,
+
+    E_{t ~ U[t0, T], i, z} lambda(t) | -z/s_t - s_theta(a_t x_i + s_t z, t) |^2,
+
+using :func:`memsep_lib.losses.dsm_loss` with one time per row; ``lambda(t) = s_t^2`` (default,
+the usual noise-prediction MSE ``|z - eps_theta|^2``) or ``1``. The optimizer, the loss log and
+per-step callbacks are passed in and out, so training can be continued (resumed) and extended
+(EMA, checkpoints) without changing this function.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from .config import get_profile
+from .losses import dsm_loss
+from .process import sample_uniform_time, sigma
+from .validation import check_points, check_positive_int, check_time
+
+__all__ = [
+    "sinusoidal_embedding",
+    "ScoreMLP",
+    "TrainingLog",
+    "make_optimizer",
+    "train_score_net",
+    "score_mse",
+    "evaluate_score_net",
+]
+
+# Lipschitz constants of the supported activations (SiLU: max of its derivative, at x ~ 2.3994).
+_ACTIVATIONS = {"relu": (nn.ReLU, 1.0), "silu": (nn.SiLU, 1.0998393)}
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int, *, scale: float = 1000.0,
+                         max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal features of times ``t`` (shape ``(B,)``): ``[cos(scale t f_k), sin(scale t f_k)]``, shape ``(B, dim)``.
+
+    Frequencies ``f_k = max_period^(-k / (dim/2))``, ``k = 0..dim/2-1`` (as in DDPM / DiT); an odd
+    ``dim`` gets a zero last column.
+    """
+    check_positive_int(dim, "dim")
+    if not isinstance(t, torch.Tensor) or t.ndim != 1:
+        raise ValueError("t must be a tensor of shape (B,)")
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=t.dtype, device=t.device) / max(half, 1))
+    args = scale * t[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=1)
+    return emb
+
+
+class ScoreMLP(nn.Module):
+    """Score network ``s_theta(x, t) = -eps_theta(x, t) / s_t`` with a time-conditioned MLP ``eps_theta``.
+
+    ``eps_theta``: ``depth`` hidden layers of ``width`` units, ``h_l = act(W_l h_{l-1} + b_l + c_l(t))``
+    with ``h_0 = x``, then a linear output layer ``W_out h_depth + b_out``. The time shifts
+    ``[c_1(t), ..., c_depth(t)] = U e(t) + u`` are one linear map of the sinusoidal embedding ``e(t)``.
+
+    Args:
+        dim: data dimension ``d``.
+        width: hidden width ``W``.
+        depth: number of hidden layers (``>= 1``).
+        time_embedding_dim: size of the sinusoidal embedding of ``t``.
+        activation: ``"relu"`` (default) or ``"silu"``.
+        time_scale: ``t`` is embedded as ``time_scale * t`` (so that small times are resolved).
+    """
+
+    def __init__(self, dim: int, width: int = 128, depth: int = 3, time_embedding_dim: int = 32, *,
+                 activation: str = "relu", time_scale: float = 1000.0):
+        super().__init__()
+        for name, value in (("dim", dim), ("width", width), ("depth", depth),
+                            ("time_embedding_dim", time_embedding_dim)):
+            check_positive_int(value, name)
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if not (math.isfinite(time_scale) and time_scale > 0):
+            raise ValueError(f"time_scale must be finite and > 0, got {time_scale}")
+        self.dim, self.width, self.depth = dim, width, depth
+        self.time_embedding_dim, self.activation, self.time_scale = time_embedding_dim, activation, time_scale
+        act_cls, self.activation_lipschitz = _ACTIVATIONS[activation]
+        self.act = act_cls()
+        self.hidden = nn.ModuleList([nn.Linear(dim, width)] + [nn.Linear(width, width) for _ in range(depth - 1)])
+        self.time_shift = nn.Linear(time_embedding_dim, depth * width)
+        self.out = nn.Linear(width, dim)
+
+    def _times(self, x: torch.Tensor, t) -> torch.Tensor:
+        """``t`` as a ``(B,)`` tensor on ``x``'s device and dtype (a scalar is broadcast)."""
+        if isinstance(t, torch.Tensor) and t.numel() > 1:
+            if t.shape != (x.shape[0],):
+                raise ValueError(f"t must be a scalar or have shape ({x.shape[0]},), got {tuple(t.shape)}")
+            t = t.to(device=x.device, dtype=x.dtype)
+            if not torch.isfinite(t).all() or (t <= 0).any():
+                raise ValueError("t must be finite and > 0 everywhere")
+            return t
+        return torch.full((x.shape[0],), check_time(t), device=x.device, dtype=x.dtype)
+
+    def eps(self, x: torch.Tensor, t) -> torch.Tensor:
+        """Noise prediction ``eps_theta(x, t)``, shape ``(B, d)``; ``t`` a scalar or a ``(B,)`` tensor."""
+        check_points(x, "x", dim=self.dim)
+        tt = self._times(x, t)
+        shifts = self.time_shift(sinusoidal_embedding(tt, self.time_embedding_dim, scale=self.time_scale))
+        h = x
+        for layer, shift in zip(self.hidden, shifts.chunk(self.depth, dim=1)):
+            h = self.act(layer(h) + shift)
+        return self.out(h)
+
+    def forward(self, x: torch.Tensor, t) -> torch.Tensor:
+        """Score ``s_theta(x, t) = -eps_theta(x, t) / s_t``, shape ``(B, d)`` (a ``score_fn``)."""
+        s_t = sigma(self._times(x, t))[:, None]
+        return -self.eps(x, t) / s_t
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def weight_matrices(self) -> list[torch.Tensor]:
+        """The ``x``-path weight matrices ``W_1, ..., W_depth, W_out`` (the time shifts are excluded)."""
+        return [layer.weight for layer in self.hidden] + [self.out.weight]
+
+    @torch.no_grad()
+    def spectral_norm_product(self) -> float:
+        """``prod_l |W_l|_2`` over :meth:`weight_matrices`: a Lipschitz bound of ``eps_theta`` in ``x`` (ReLU)."""
+        return math.prod(torch.linalg.matrix_norm(w.double(), ord=2).item() for w in self.weight_matrices())
+
+    def lipschitz_bound(self, t) -> float:
+        """``c^depth prod_l |W_l|_2 / s_t``: an upper bound on ``|grad_x s_theta(x, t)|_2`` for every ``x``."""
+        return self.activation_lipschitz ** self.depth * self.spectral_norm_product() / sigma(check_time(t))
+
+    def extra_repr(self) -> str:
+        return (f"dim={self.dim}, width={self.width}, depth={self.depth}, "
+                f"time_embedding_dim={self.time_embedding_dim}, activation={self.activation!r}")
+
+
+@dataclass
+class TrainingLog:
+    """Loss history of :func:`train_score_net`: mean loss over each logging window, by step.
+
+    ``step`` counts all optimizer steps taken so far; pass the log back to continue training.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    step: int = 0
+    wall_time_s: float = 0.0
+
+    def state_dict(self) -> dict:
+        return {"steps": list(self.steps), "losses": list(self.losses), "step": self.step,
+                "wall_time_s": self.wall_time_s}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "TrainingLog":
+        return cls(list(state["steps"]), list(state["losses"]), int(state["step"]), float(state["wall_time_s"]))
+
+
+def make_optimizer(net: nn.Module, *, lr: float = 1e-3, weight_decay: float = 0.0) -> torch.optim.AdamW:
+    """AdamW with decoupled weight decay on the weight matrices only (biases are not decayed)."""
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be finite and > 0, got {lr}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
+    params = [p for p in net.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_size: int = 256,
+                    lr: float = 1e-3, weight_decay: float = 0.0, t0: float = 1e-3, T: float = 1.0,
+                    generator: torch.Generator | None = None, loss_weighting: str = "sigma2",
+                    optimizer: torch.optim.Optimizer | None = None, log: TrainingLog | None = None,
+                    log_every: int | None = None,
+                    callbacks: Iterable[Callable[[int, nn.Module, torch.Tensor], None]] = (),
+                    progress: bool | None = None) -> TrainingLog:
+    """Train ``net`` (a ``score_fn`` module) by DSM on ``data`` for ``steps`` AdamW steps; return the loss log.
+
+    Each step draws ``batch_size`` training points uniformly with replacement, times
+    ``t ~ U[t0, T]`` (one per row) and noise ``z``, and minimises
+    ``mean(lambda(t) * dsm_loss(net, x_i, t))`` with ``lambda(t) = s_t^2`` (``loss_weighting="sigma2"``)
+    or ``1`` (``"none"``).
+
+    Args:
+        net: module called as ``net(x, t)`` with ``t`` of shape ``(B,)``, returning the score.
+        data: training points ``(n, d)`` on the net's device and with its dtype.
+        generator: source of all randomness (indices, times, noise), on ``data``'s device.
+        optimizer: continue with this optimizer (e.g. restored from a checkpoint); if None, a new
+            :func:`make_optimizer` ``(lr, weight_decay)``. ``lr``/``weight_decay`` are then ignored.
+        log: continue this :class:`TrainingLog` (its ``step`` counter goes on); a new one if None.
+        log_every: steps per logged mean loss (default ``max(1, steps // 200)``).
+        callbacks: each called as ``cb(step, net, loss)`` after every optimizer step and after that
+            step's loss is logged (EMA, checkpoints).
+        progress: show a tqdm bar; default: on unless the profile is ``ci``.
+    """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    check_points(data, "data")
+    check_positive_int(steps, "steps")
+    check_positive_int(batch_size, "batch_size")
+    t0, T = check_time(t0, "t0"), check_time(T, "T")
+    if t0 >= T:
+        raise ValueError(f"t0 must be smaller than T, got t0={t0}, T={T}")
+    if loss_weighting not in ("sigma2", "none"):
+        raise ValueError(f"loss_weighting must be 'sigma2' or 'none', got {loss_weighting!r}")
+    param = next(net.parameters(), None)
+    if param is not None and (param.device != data.device or param.dtype != data.dtype):
+        raise TypeError(f"data ({data.dtype} on {data.device}) must match the net's parameters "
+                        f"({param.dtype} on {param.device})")
+    if generator is not None and generator.device.type != data.device.type:   # 'cuda' vs 'cuda:0' is fine
+        raise ValueError(f"generator is on {generator.device} but data is on {data.device}")
+    log_every = max(1, steps // 200) if log_every is None else check_positive_int(log_every, "log_every")
+    progress = get_profile() != "ci" if progress is None else bool(progress)
+    callbacks = list(callbacks)
+    optimizer = make_optimizer(net, lr=lr, weight_decay=weight_decay) if optimizer is None else optimizer
+    log = TrainingLog() if log is None else log
+
+    from tqdm.auto import tqdm  # imported here: only needed when training
+
+    n = data.shape[0]
+    net.train()
+    start_time = time.perf_counter()
+    window = torch.zeros((), device=data.device, dtype=torch.float64)
+    window_steps = 0
+    bar = tqdm(range(steps), desc="DSM training", disable=not progress, leave=False)
+    for _ in bar:
+        idx = torch.randint(n, (batch_size,), generator=generator, device=data.device)
+        t = sample_uniform_time(batch_size, t0, T, generator=generator, device=data.device, dtype=data.dtype)
+        per_sample = dsm_loss(net, data[idx], t, generator=generator)
+        if loss_weighting == "sigma2":
+            per_sample = per_sample * sigma(t) ** 2
+        loss = per_sample.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        log.step += 1
+        window += loss.detach().double()
+        window_steps += 1
+        if window_steps == log_every:
+            log.steps.append(log.step)
+            log.losses.append(window.item() / window_steps)
+            window.zero_()
+            window_steps = 0
+            if progress:
+                bar.set_postfix(loss=f"{log.losses[-1]:.4g}")
+        for cb in callbacks:            # after logging: a checkpoint callback sees the complete log
+            cb(log.step, net, loss.detach())
+    if window_steps:
+        log.steps.append(log.step)
+        log.losses.append(window.item() / window_steps)
+    log.wall_time_s += time.perf_counter() - start_time
+    net.eval()
+    return log
+
+
+@torch.no_grad()
+def score_mse(score_fn, reference_fn, x: torch.Tensor, t) -> float:
+    """``mean_b |score_fn(x_b, t) - reference_fn(x_b, t)|^2`` over the rows of ``x`` (computed in float64)."""
+    check_points(x, "x")
+    if not (callable(score_fn) and callable(reference_fn)):
+        raise TypeError("score_fn and reference_fn must be callable as f(x, t)")
+    a, b = score_fn(x, t), reference_fn(x, t)
+    if a.shape != x.shape or b.shape != x.shape:
+        raise ValueError(f"both score functions must return tensors of shape {tuple(x.shape)}")
+    return ((a.double() - b.double()) ** 2).sum(1).mean().item()
+
+
+def evaluate_score_net(net: ScoreMLP, data: torch.Tensor, true_score, times, *, num_points: int = 512,
+                       generator: torch.Generator | None = None) -> dict[str, list[float]]:
+    """Lipschitz constant and distances to the empirical and true scores of a trained net, per time.
+
+    At each ``t``, probe points are ``num_points`` noised training points ``a_t x_i + s_t z`` (drawn
+    with ``generator``) plus all pair midpoints ``a_t (x_i + x_j)/2``; ``data`` (float64 advised)
+    defines the empirical score. Returns lists (one entry per time) under the keys
+
+    - ``lipschitz``: ``max`` over probes of ``|grad_x s_theta|_2`` (autograd), a lower bound on the
+      net's Lipschitz constant; ``lipschitz_bound``: :meth:`ScoreMLP.lipschitz_bound`;
+    - ``mse_empirical``, ``mse_true``: ``E |s_theta - s|^2`` over the noised training points for the
+      empirical and the true score; ``mse_empirical_true``: ``E |escore - score|^2`` (the
+      Fisher-divergence gap between the two targets, same points).
+    """
+    from .lipschitz import jacobian_fn, local_lipschitz, pair_midpoints
+    from .process import add_noise
+    from .scores import empirical_score
+
+    if not isinstance(net, ScoreMLP):
+        raise TypeError(f"net must be a ScoreMLP, got {type(net).__name__}")
+    check_points(data, "data", dim=net.dim)
+    check_positive_int(num_points, "num_points")
+    param = next(net.parameters())
+    net_fn = lambda x, t: net(x.to(param.dtype), t).to(x.dtype)
+    emp_fn = lambda x, t: empirical_score(x, t, data)
+    out = {k: [] for k in ("times", "lipschitz", "lipschitz_bound", "mse_empirical", "mse_true",
+                           "mse_empirical_true")}
+    for t in times:
+        t = check_time(float(t))
+        idx = torch.randint(data.shape[0], (num_points,), generator=generator, device=data.device)
+        x, _ = add_noise(data[idx], t, generator=generator)
+        probes = torch.cat([x, pair_midpoints(data, t)])
+        out["times"].append(t)
+        out["lipschitz"].append(local_lipschitz(jacobian_fn(net_fn), probes, t).max().item())
+        out["lipschitz_bound"].append(net.lipschitz_bound(t))
+        out["mse_empirical"].append(score_mse(net_fn, emp_fn, x, t))
+        out["mse_true"].append(score_mse(net_fn, true_score, x, t))
+        out["mse_empirical_true"].append(score_mse(emp_fn, true_score, x, t))
+    return out

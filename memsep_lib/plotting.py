@@ -1,0 +1,472 @@
+"""Figures of the book (matplotlib); each chapter appends its own section."""
+
+from __future__ import annotations
+
+# ===========================================================================================
+# Chapter 5 (Hessian and Lipschitz): Hessian eigenvalues on a segment, Lipschitz scaling in t
+# ===========================================================================================
+
+import matplotlib.pyplot as _plt5
+import torch as _torch5
+
+
+def plot_segment_eigenvalues(hessian_fns: dict, start, end, times, *, num: int = 801, margin: float = 0.25,
+                             ax=None):
+    """Hessian eigenvalues of ``log p_t`` along the segment ``a_t[(1-u) start + u end]``, ``u in [-margin, 1+margin]``.
+
+    ``hessian_fns`` maps a label to ``(x, t) -> grad^2 log p_t(x)``; ``start``/``end`` are data-space
+    points (e.g. two training points, at ``u = 0`` and ``u = 1``); one line style per label, one
+    colour per time. The y axis is symmetric-log (the eigenvalues range over many decades).
+    """
+    from .lipschitz import hessian_eigenvalues_on_segment
+    from .process import alpha, sigma
+
+    if ax is None:
+        _, ax = _plt5.subplots(figsize=(7, 4))
+    times = [float(t) for t in (times if hasattr(times, "__len__") else [times])]
+    colours = _plt5.cm.viridis(_torch5.linspace(0, 0.9, len(times)).tolist())
+    styles = ["-", "--", ":", "-."]
+    for colour, t in zip(colours, times):
+        a = alpha(t)
+        lo = a * (start + margin * (start - end))
+        hi = a * (end + margin * (end - start))
+        for style, (label, fn) in zip(styles, hessian_fns.items()):
+            u, eigs = hessian_eigenvalues_on_segment(fn, lo, hi, t, num)
+            u = -margin + (1 + 2 * margin) * u
+            for k in range(eigs.shape[1]):
+                ax.plot(u.cpu(), eigs[:, k].cpu(), style, color=colour, lw=1.3,
+                        label=f"{label}, $t$={t:.0e} ($s_t$={sigma(t):.2g})" if k == eigs.shape[1] - 1 else None)
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.axvline(0, color="grey", lw=0.6)
+    ax.axvline(1, color="grey", lw=0.6)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("position $u$ on the segment ($u=0$: $a_t x_i$, $u=1$: $a_t x_j$)")
+    ax.set_ylabel(r"eigenvalues of $\nabla^2 \log p_t$")
+    ax.legend(fontsize=7, loc="lower left")
+    return ax
+
+
+def explore_segment_eigenvalues(hessian_fns: dict, start, end, *, log10_t: float = -3.0):
+    """``ipywidgets`` slider over ``log10 t`` redrawing :func:`plot_segment_eigenvalues` at that single time."""
+    import ipywidgets as widgets
+
+    def draw(log10_t):
+        plot_segment_eigenvalues(hessian_fns, start, end, [10.0 ** log10_t])
+        _plt5.show()
+
+    slider = widgets.FloatSlider(value=log10_t, min=-5.0, max=0.0, step=0.25, description="log10 t")
+    return widgets.interact(draw, log10_t=slider)
+
+
+def plot_lipschitz_scaling(sweep, *, fit_mask=None, axes=None):
+    """Two panels for a :class:`memsep_lib.lipschitz.LipschitzSweep`, against ``s_t`` (log-log).
+
+    Left: the empirical score's constants (largest found, closest-pair midpoint), the scale
+    ``s_t^-4 min |x_i - x_j|^2`` and the true score's constant, with a slope ``-4`` guide over the
+    ``fit_mask`` times. Right: the ratios empirical / scale and empirical / true.
+    """
+    if axes is None:
+        _, axes = _plt5.subplots(1, 2, figsize=(11, 4))
+    ax, bx = axes
+    s = sweep.s
+    ax.loglog(s, sweep.empirical_max, "o-", label="empirical score: largest found")
+    ax.loglog(s, sweep.closest_midpoint, "s-", ms=4, label="empirical score: closest-pair midpoint")
+    ax.loglog(s, sweep.reference, "k--", label=r"$s_t^{-4} \min_{i\neq j} |x_i - x_j|^2$")
+    if _torch5.isfinite(sweep.true_max).all():
+        ax.loglog(s, sweep.true_max, "^-", label="true score: largest found")
+    if fit_mask is not None and fit_mask.any():
+        s_fit = s[fit_mask]
+        anchor = sweep.empirical_max[fit_mask][0] * 3
+        ax.loglog(s_fit, anchor * (s_fit / s_fit[0]) ** -4, ":", color="grey", lw=2, label="slope $-4$")
+    ax.set_xlabel("$s_t$")
+    ax.set_ylabel("local Lipschitz constant")
+    ax.legend(fontsize=8)
+    bx.loglog(s, sweep.empirical_max / sweep.reference, "o-", label="largest found / scale")
+    bx.loglog(s, sweep.closest_midpoint / sweep.reference, "s-", ms=4, label="closest-pair midpoint / scale")
+    if _torch5.isfinite(sweep.true_max).all():
+        bx.loglog(s, sweep.empirical_max / sweep.true_max, "^-", label="empirical / true (largest found)")
+    bx.axhline(0.25, color="grey", lw=0.8, ls=":")
+    bx.set_xlabel("$s_t$")
+    bx.set_ylabel("ratio")
+    bx.legend(fontsize=8)
+    return axes
+
+
+def plot_network_lipschitz(results: dict, *, references: dict | None = None, axes=None):
+    """Trained score networks against ``t`` (log-log), from :func:`memsep_lib.nets.evaluate_score_net`.
+
+    ``results`` maps a network label to its evaluation dict. Left: measured Lipschitz constant
+    (solid) and spectral-norm bound (dashed) per network, plus ``references`` (label ->
+    ``(times, values)``, e.g. the empirical and true scores' constants). Right: mean squared
+    distance of each network to the empirical (solid) and the true (dashed) score, and between
+    the two targets (black).
+    """
+    if axes is None:
+        _, axes = _plt5.subplots(1, 2, figsize=(11, 4))
+    ax, bx = axes
+    colours = _plt5.cm.tab10.colors
+    for k, (label, res) in enumerate(results.items()):
+        c = colours[k % 10]
+        ax.loglog(res["times"], res["lipschitz"], "o-", color=c, label=f"{label}: measured")
+        ax.loglog(res["times"], res["lipschitz_bound"], "--", color=c, label=f"{label}: $\\prod_l |W_l|_2 / s_t$")
+        bx.loglog(res["times"], res["mse_empirical"], "o-", color=c, label=f"{label} vs empirical")
+        bx.loglog(res["times"], res["mse_true"], "s--", color=c, label=f"{label} vs true")
+    for k, (label, (times, values)) in enumerate((references or {}).items()):
+        ax.loglog(times, values, ":", color="k" if k == 0 else "grey", lw=2, label=label)
+    first = next(iter(results.values()))
+    bx.loglog(first["times"], first["mse_empirical_true"], "k-", lw=2, label="empirical vs true")
+    ax.set_xlabel("$t$")
+    ax.set_ylabel("Lipschitz constant in $x$")
+    ax.legend(fontsize=7)
+    bx.set_xlabel("$t$")
+    bx.set_ylabel(r"$\mathbb{E}_{\widehat{P}_t} |s - s'|^2$")
+    bx.legend(fontsize=7)
+    return axes
+
+
+# ===========================================================================================
+# Chapter 3 (Theorem 4.3, Loss-Gap lower bound): ratio against t, d / tr Sigma, n; explorer
+# ===========================================================================================
+
+import math as _math3
+
+import matplotlib.pyplot as _plt3
+import numpy as _np3
+
+
+def _colours3(num: int):
+    return _plt3.cm.viridis(_np3.linspace(0.0, 0.85, max(num, 1)))
+
+
+def plot_loss_gap_ratio_vs_t(t_curves: dict, *, floor: float | None = None, title: str = "", axes=None):
+    """Part 1 of ``memsep_lib.loss_gap_bound``: ``E_D[LG_t]/(d s_t^-2 + tr Sigma)`` and own-sample weight against ``t``.
+
+    Solid: measured ratio (error bars: standard error over training sets); dashed: the isolated-sample
+    prediction ``LG_iso / (d s_t^-2 + tr Sigma)``; dotted vertical line: end of the small-``t`` interval.
+    """
+    from .loss_gap_bound import bound_scale, isolated_loss_gap
+
+    if axes is None:
+        _, axes = _plt3.subplots(1, 2, figsize=(11, 4))
+    ts = _np3.asarray(t_curves["t_values"])
+    fine = _np3.geomspace(ts[0], ts[-1], 200)
+    for colour, cur in zip(_colours3(len(t_curves["curves"])), t_curves["curves"]):
+        d, lam = cur["d"], cur["std"] ** 2
+        ratio = _np3.asarray(cur["ratio"], dtype=float)
+        err = _np3.asarray([e if e is not None else _np3.nan for e in cur["ratio_stderr"]], dtype=float)
+        axes[0].errorbar(ts, ratio, yerr=err, fmt="o-", ms=3.5, color=colour, capsize=2,
+                         label=f"d={d} ($\\log n/d$={cur['log_n_over_d']:.2f})")
+        iso = [isolated_loss_gap(t, lam, d) / bound_scale(t, d, d * lam) for t in fine]
+        axes[0].plot(fine, iso, "--", color=colour, lw=1)
+        for ax in axes:
+            ax.axvline(cur["t_end"], color=colour, ls=":", lw=1.2)
+        if "own_weight" in cur:
+            axes[1].plot(ts, cur["own_weight"], "o-", ms=3.5, color=colour, label=f"d={d}")
+    if floor is not None:
+        axes[0].axhline(floor, color="crimson", lw=1, label=f"verdict floor {floor:g}")
+    axes[0].set_ylabel(r"$\mathbb{E}_D[\mathrm{Loss\text{-}Gap}_t] \,/\, (d s_t^{-2} + \mathrm{tr}\,\Sigma)$")
+    axes[1].set_ylabel(r"mean posterior weight of the noised sample $\mathbb{E}\, w_i(X_t)$")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("diffusion time $t$")
+        ax.set_ylim(-0.05, 1.15)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower left")
+    axes[1].legend(fontsize=7, loc="lower left")
+    axes[0].set_title("ratio to the bound (dashed: isolated-sample formula)", fontsize=9)
+    axes[1].set_title("posterior concentration (dotted: end of the small-$t$ interval)", fontsize=9)
+    if title:
+        axes[0].figure.suptitle(title, fontsize=10)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def plot_loss_gap_d_sigma(d_sigma: dict, *, title: str = "", axes=None):
+    """Part 2: ``E_D[LG_t]`` at fixed ``t`` against ``d`` (``Sigma = I``) and against ``tr Sigma`` (fixed ``d``).
+
+    Filled markers: ``t`` inside the configuration's small-``t`` interval; open markers: outside.
+    """
+    if axes is None:
+        _, axes = _plt3.subplots(1, 2, figsize=(11, 4))
+    for ax, rows, key, xlabel in ((axes[0], d_sigma["by_d"], "d", "dimension $d$"),
+                                  (axes[1], d_sigma["by_sigma"], "trace_sigma",
+                                   r"$\mathrm{tr}\,\Sigma = d\,\sigma^2$ (d=%d)" % d_sigma["by_sigma"][0]["d"])):
+        x = _np3.asarray([r[key] for r in rows], dtype=float)
+        ax.plot(x, [r["bound"] for r in rows], "k-", lw=1, label=r"$d s_t^{-2} + \mathrm{tr}\,\Sigma$")
+        ax.plot(x, [r["isolated"] for r in rows], "--", color="tab:blue", lw=1, label="isolated-sample formula")
+        for r, xv in zip(rows, x):
+            ax.errorbar([xv], [r["mean"]], yerr=[r["stderr"] or 0.0], fmt="o", color="tab:orange", capsize=2,
+                        mfc="tab:orange" if r["in_interval"] else "white")
+        ax.plot([], [], "o", color="tab:orange", label=r"$\mathbb{E}_D[\mathrm{Loss\text{-}Gap}_t]$ (open: outside interval)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel(f"value at t = {d_sigma['t']:g}")
+    if title:
+        axes[0].figure.suptitle(title, fontsize=10)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def plot_loss_gap_n_dependence(n_decay: dict, *, title: str = "", axes=None):
+    """Part 3: ``E_D[LG_{t_fix}]`` against ``n`` and the crossover scale ``(s/a)*`` against ``n``, one colour per ``d``.
+
+    Open markers: ``log n > d`` (outside the theorem's ``log n = O(d)``). Right panel: solid lines are the
+    fits, dashed lines the ``n^(-1/d)`` rate through the first point.
+    """
+    if axes is None:
+        _, axes = _plt3.subplots(1, 2, figsize=(11, 4))
+    for colour, per in zip(_colours3(len(n_decay["per_d"])), n_decay["per_d"]):
+        d, rows = per["d"], per["rows"]
+        ns = _np3.asarray([r["n"] for r in rows], dtype=float)
+        j = n_decay["t_values"].index(n_decay["t_fix"])
+        for r, nv, v in zip(rows, ns, per["at_t_fix"]):
+            err = r["stderr"][j] or 0.0
+            axes[0].errorbar([nv], [v], yerr=[err], fmt="o", color=colour, capsize=2,
+                             mfc=colour if r["log_n_over_d"] <= 1 else "white")
+        fit = per["fit_t_fix"]
+        lab = f"d={d}" + (f": slope {fit['exponent']:.2f}" if fit else "")
+        axes[0].plot(ns, per["at_t_fix"], "-", color=colour, lw=1, label=lab)
+        pts = [(r["n"], r["crossover"], r["log_n_over_d"]) for r in rows if r["crossover"] is not None]
+        if pts:
+            pn, pc, pl = (_np3.asarray(v, dtype=float) for v in zip(*pts))
+            for nv, cv, lv in zip(pn, pc, pl):
+                axes[1].plot([nv], [cv], "o", color=colour, mfc=colour if lv <= 1 else "white")
+            cf = per["fit_crossover"]
+            if cf:
+                axes[1].plot(pn, _np3.exp(cf["intercept"]) * pn ** cf["exponent"], "-", color=colour, lw=1,
+                             label=f"d={d}: slope {cf['exponent']:.2f} (1/d = {1 / d:.2f})")
+            axes[1].plot(pn, pc[0] * (pn / pn[0]) ** (-1.0 / d), "--", color=colour, lw=0.8)
+    axes[0].set_ylabel(f"$\\mathbb{{E}}_D[\\mathrm{{Loss\\text{{-}}Gap}}_t]$ at t = {n_decay['t_fix']:.2g}")
+    axes[1].set_ylabel(r"crossover $(s_t/a_t)^*$: $\mathbb{E}_D[\mathrm{LG}]$ falls to half the isolated value")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("number of training samples $n$ (open: $\\log n > d$)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    if title:
+        axes[0].figure.suptitle(title, fontsize=10)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def plot_loss_gap_explorer(ex: dict, *, floor: float | None = None, ax=None):
+    """The chapter's explorer: ratio curve of one configuration (``memsep_lib.loss_gap_bound.explore``)."""
+    from .loss_gap_bound import bound_scale, isolated_loss_gap
+
+    if ax is None:
+        _, ax = _plt3.subplots(figsize=(7, 3.8))
+    ts = _np3.asarray(ex["t_values"])
+    fine = _np3.geomspace(ts[0], ts[-1], 200)
+    lam = ex["std"] ** 2
+    ax.plot(ts, ex["ratio"], "o-", ms=3.5, label="measured")
+    ax.plot(fine, [isolated_loss_gap(t, lam, ex["d"]) / bound_scale(t, ex["d"], ex["d"] * lam) for t in fine],
+            "--", lw=1, label="isolated-sample formula")
+    ax.plot([ex["t"]], [ex["ratio_at_t"]], "s", color="crimson", ms=8, label=f"t = {ex['t']:.3g}: {ex['ratio_at_t']:.2f}")
+    ax.axvline(ex["t_end"], color="grey", ls=":", label=f"interval end t = {ex['t_end']:.2g}")
+    if floor is not None:
+        ax.axhline(floor, color="crimson", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.05, 1.15)
+    ax.set_xlabel("diffusion time $t$")
+    ax.set_ylabel(r"$\mathbb{E}_D[\mathrm{LG}_t] / (d s_t^{-2} + \mathrm{tr}\,\Sigma)$")
+    ax.set_title(f"d={ex['d']}, n={ex['n']}, K={ex['K']}, separation={ex['separation']:g} "
+                 f"($\\Delta_{{\\min}}$ = {ex['separation']:g}$\\sqrt{{d}}$)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    return ax
+
+
+# ===========================================================================================
+# Chapters 1-2 (empirical noised law and its score; DSM minimiser; Proposition 4.1)
+# ===========================================================================================
+
+import matplotlib.pyplot as _plt12
+import numpy as _np12
+import torch as _torch12
+
+
+def _grid_eval12(data, t, points):
+    """``p^_t`` and ``grad log p^_t`` at ``points`` (``(B, d)`` tensor) for training points ``data``."""
+    from .scores import empirical_log_prob, empirical_score
+
+    pts = points.to(data)
+    return (_torch12.exp(empirical_log_prob(pts, t, data)).cpu().numpy(),
+            empirical_score(pts, t, data).cpu().numpy())
+
+
+def plot_empirical_density_1d(data, ts, *, xlim=None, num: int = 2001, score_clip: float = 40.0, axes=None):
+    """1-D data: ``p^_t`` (top) and ``grad log p^_t`` (bottom) for each ``t`` in ``ts``, data as a rug.
+
+    As ``t -> 0`` the density collapses onto the training points ``x_i`` (``a_t x_i -> x_i``) and the
+    score becomes a saw-tooth of slope ``-1/s_t^2`` pulling towards the nearest point.
+    """
+    if data.ndim != 2 or data.shape[1] != 1:
+        raise ValueError(f"data must have shape (n, 1), got {tuple(data.shape)}")
+    if axes is None:
+        _, axes = _plt12.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    x_np = data[:, 0].cpu().numpy()
+    if xlim is None:
+        span = x_np.max() - x_np.min()
+        xlim = (x_np.min() - 0.25 * span - 0.5, x_np.max() + 0.25 * span + 0.5)
+    grid = _torch12.linspace(xlim[0], xlim[1], num, dtype=_torch12.float64)[:, None]
+    colours = _plt12.cm.viridis(_np12.linspace(0, 0.9, len(ts)))
+    for colour, t in zip(colours, ts):
+        dens, score = _grid_eval12(data, t, grid)
+        axes[0].plot(grid[:, 0], dens, color=colour, lw=1.3, label=f"t = {t:g}")
+        axes[1].plot(grid[:, 0], score[:, 0], color=colour, lw=1.3)
+    for ax in axes:
+        ax.plot(x_np, _np12.zeros_like(x_np), "|", color="crimson", ms=12, mew=1.5)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(r"$\widehat{p}_t(x)$")
+    axes[1].set_ylabel(r"$\nabla \log \widehat{p}_t(x)$ (clipped at $\pm$%g)" % score_clip)
+    axes[1].set_xlabel("$x$ (red ticks: training points $x_i$)")
+    axes[1].set_ylim(-score_clip, score_clip)
+    axes[0].legend(fontsize=8, ncol=len(ts))
+    return axes
+
+
+def plot_empirical_density_2d(data, t, *, lim=None, num: int = 161, arrows: int = 19, ax=None):
+    """2-D data: ``log p^_t`` as an image, the direction of ``grad log p^_t`` as arrows, training points in red."""
+    if data.ndim != 2 or data.shape[1] != 2:
+        raise ValueError(f"data must have shape (n, 2), got {tuple(data.shape)}")
+    if ax is None:
+        _, ax = _plt12.subplots(figsize=(4.2, 4))
+    lim = float(data.abs().max()) * 1.25 + 0.3 if lim is None else float(lim)
+    u = _torch12.linspace(-lim, lim, num, dtype=_torch12.float64)
+    gx, gy = _torch12.meshgrid(u, u, indexing="xy")
+    dens, _ = _grid_eval12(data, t, _torch12.stack([gx.flatten(), gy.flatten()], 1))
+    log_dens = _np12.log(_np12.maximum(dens.reshape(num, num), 1e-300))
+    vmax = log_dens.max()
+    ax.imshow(log_dens, origin="lower", extent=(-lim, lim, -lim, lim), cmap="magma",
+              vmin=vmax - 12, vmax=vmax, interpolation="bilinear")
+    v = _torch12.linspace(-lim, lim, arrows, dtype=_torch12.float64)
+    ax_, ay_ = _torch12.meshgrid(v, v, indexing="xy")
+    _, score = _grid_eval12(data, t, _torch12.stack([ax_.flatten(), ay_.flatten()], 1))
+    norm = _np12.linalg.norm(score, axis=1, keepdims=True)
+    direction = score / _np12.maximum(norm, 1e-12)
+    ax.quiver(ax_.flatten(), ay_.flatten(), direction[:, 0], direction[:, 1], color="white",
+              alpha=0.75, scale=arrows * 1.3, width=0.004)
+    pts = data.cpu().numpy()
+    ax.plot(pts[:, 0], pts[:, 1], "o", ms=4, mfc="none", mec="cyan", mew=1.2)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_title(f"t = {t:g}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def plot_empirical_density_2d_panels(data, ts, **kwargs):
+    """One :func:`plot_empirical_density_2d` panel per ``t`` in ``ts``, side by side."""
+    fig, axes = _plt12.subplots(1, len(ts), figsize=(3.2 * len(ts), 3.4))
+    for ax, t in zip(_np12.atleast_1d(axes), ts):
+        plot_empirical_density_2d(data, t, ax=ax, **kwargs)
+    fig.suptitle(r"$\log \widehat{p}_t$ (colour, 12 nats shown), direction of $\nabla \log \widehat{p}_t$ "
+                 "(arrows), training points (circles)", fontsize=9)
+    fig.tight_layout()
+    return axes
+
+
+def plot_perturbation_studies(studies, ax=None):
+    """DSM loss increase of ``s^ + eps v/s_t``, divided by ``E|v|^2/s_t^2``, against ``eps`` (one marker per field).
+
+    The exact curve is ``eps^2`` (black): the empirical score is the minimiser, with no linear term.
+    """
+    if ax is None:
+        _, ax = _plt12.subplots(figsize=(6, 4))
+    markers = "osD^v<>p"
+    e_all = _np12.array(studies[0].eps)
+    fine = _np12.linspace(e_all.min() * 1.1, e_all.max() * 1.1, 200)
+    ax.plot(fine, fine ** 2, "k-", lw=1, label=r"$\varepsilon^2$ (exact)")
+    colours = _plt12.cm.viridis(_np12.linspace(0, 0.9, len(studies)))
+    for colour, marker, st in zip(colours, markers, studies):
+        eps = _np12.array(st.eps)
+        unit = (st.quadratic / _torch12.tensor(eps) ** 2).numpy()
+        ratio = st.increase.numpy() / unit
+        for k in range(ratio.shape[0]):
+            ax.plot(eps, ratio[k], marker, color=colour, ms=4, alpha=0.8,
+                    label=f"t = {st.t:g}" if k == 0 else None)
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel(r"perturbation size $\varepsilon$ (score $\widehat{s} + \varepsilon v / s_t$)")
+    ax.set_ylabel(r"loss increase $/\ (\mathbb{E}|v|^2 / s_t^2)$")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_prop41_check(result, axes=None):
+    """Both estimates of Proposition 4.1 against ``t`` (log-log, error bars = 1 SE), one panel per model,
+    and a last panel with every cell's ``z`` against ``t`` (dotted: ``+-3``; dashed: the family-wise bound).
+
+    Circles: Loss-Gap; crosses and dashed line: Fisher divergence; one colour per dimension ``d``.
+    """
+    models = list(dict.fromkeys(r.model for r in result.rows))
+    if axes is None:
+        _, axes = _plt12.subplots(1, len(models) + 1, figsize=(4.6 * (len(models) + 1), 4.2), squeeze=False,
+                                  gridspec_kw=dict(width_ratios=[1.0] * len(models) + [0.75]))
+        axes = axes[0]
+    zax = axes[len(models)]
+    all_ds = list(dict.fromkeys(r.d for r in result.rows))
+    zcol = dict(zip(all_ds, _plt12.cm.viridis(_np12.linspace(0, 0.85, len(all_ds)))))
+    zmark = dict(zip(models, "os^D"))
+    for r in result.rows:
+        zax.plot(r.t, r.z, zmark[r.model], color=zcol[r.d], ms=4, mfc="none")
+    for m in models:
+        zax.plot([], [], zmark[m], color="k", mfc="none", label=m)
+    for level, style in ((result.z_threshold, ":"), (result.family_z, "--")):
+        zax.axhline(level, color="crimson", ls=style, lw=1)
+        zax.axhline(-level, color="crimson", ls=style, lw=1)
+    zax.set_xscale("log")
+    zax.set_ylim(-1.3 * result.family_z, 1.3 * result.family_z)
+    zax.set_xlabel("diffusion time $t$")
+    zax.set_ylabel(r"$z = (\mathrm{LG} - \mathrm{F}) / \sqrt{\mathrm{se}_1^2 + \mathrm{se}_2^2}$")
+    zax.set_title("z per cell (colour: d)", fontsize=10)
+    zax.grid(alpha=0.3)
+    zax.legend(fontsize=7)
+    for ax, model in zip(axes, models):
+        rows = [r for r in result.rows if r.model == model]
+        ds = list(dict.fromkeys(r.d for r in rows))
+        colours = _plt12.cm.viridis(_np12.linspace(0, 0.85, len(ds)))
+        for colour, d in zip(colours, ds):
+            sub = [r for r in rows if r.d == d]
+            t = _np12.array([r.t for r in sub])
+            ax.errorbar(t, [r.loss_gap for r in sub], yerr=[r.loss_gap_se for r in sub], fmt="o", ms=5,
+                        mfc="none", color=colour, capsize=2, label=f"d = {d}: Loss-Gap")
+            ax.errorbar(t * 1.06, [r.fisher for r in sub], yerr=[r.fisher_se for r in sub], fmt="x--",
+                        ms=5, lw=0.8, color=colour, capsize=2, label=f"d = {d}: Fisher")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("diffusion time $t$")
+        ax.set_ylabel("value")
+        ax.set_title(f"{model}", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, ncol=2)
+    return axes
+
+
+def plot_fisher_asymmetry(curves: dict, ax=None):
+    """``E_{P^_t}`` (solid) and ``E_{P_t}`` (dashed) of ``|grad log p^_t - grad log p_t|^2`` against ``t``.
+
+    ``curves`` maps a label to the list of dicts of :func:`memsep_lib.prop41.fisher_asymmetry`.
+    """
+    if ax is None:
+        _, ax = _plt12.subplots(figsize=(6.5, 4.2))
+    colours = _plt12.cm.tab10.colors
+    for k, (label, rows) in enumerate(curves.items()):
+        t = [r["t"] for r in rows]
+        ax.errorbar(t, [r["empirical_law"] for r in rows], yerr=[r["empirical_law_se"] for r in rows],
+                    fmt="o-", color=colours[k], capsize=2, label=rf"{label}: under $\widehat{{P}}_t$ (= Loss-Gap)")
+        ax.errorbar(t, [r["true_law"] for r in rows], yerr=[r["true_law_se"] for r in rows],
+                    fmt="s--", color=colours[k], capsize=2, mfc="none", label=f"{label}: under $P_t$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("diffusion time $t$")
+    ax.set_ylabel(r"$\mathbb{E}\,|\nabla\log\widehat{p}_t - \nabla\log p_t|^2$")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return ax

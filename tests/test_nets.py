@@ -1,0 +1,151 @@
+import math
+
+import pytest
+import torch
+
+from memsep_lib.lipschitz import jacobian_fn, local_lipschitz
+from memsep_lib.mixtures import GaussianMixture
+from memsep_lib.nets import (
+    ScoreMLP,
+    TrainingLog,
+    evaluate_score_net,
+    make_optimizer,
+    score_mse,
+    sinusoidal_embedding,
+    train_score_net,
+)
+from memsep_lib.process import sigma
+
+
+def test_sinusoidal_embedding():
+    t = torch.tensor([0.0, 0.5, 1.0])
+    e = sinusoidal_embedding(t, 8, scale=1.0)
+    assert e.shape == (3, 8)
+    assert torch.allclose(e[0, :4], torch.ones(4)) and torch.allclose(e[0, 4:], torch.zeros(4))
+    assert torch.allclose(e[:, 0], torch.cos(t)) and torch.allclose(e[:, 4], torch.sin(t))
+    assert sinusoidal_embedding(t, 7).shape == (3, 7)
+    with pytest.raises(ValueError, match="shape"):
+        sinusoidal_embedding(t[:, None], 8)
+
+
+def test_score_mlp_shapes_parameters_and_parametrisation():
+    torch.manual_seed(0)
+    net = ScoreMLP(3, width=16, depth=2, time_embedding_dim=8)
+    # hidden 3*16+16 + 16*16+16, time shift 8*32+32, output 16*3+3
+    assert net.num_parameters() == (3 * 16 + 16) + (16 * 16 + 16) + (8 * 32 + 32) + (16 * 3 + 3)
+    x = torch.randn(5, 3)
+    out = net(x, 0.1)
+    assert out.shape == (5, 3)
+    assert torch.allclose(out, -net.eps(x, 0.1) / sigma(0.1))
+    t = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5])
+    per_row = net(x, t)
+    assert torch.allclose(per_row[0], out[0])                 # a (B,) t matches the scalar t row-wise
+    assert not torch.allclose(per_row[4], net(x, 0.1)[4])
+    assert "depth=2" in repr(net)
+
+
+def test_lipschitz_bound_holds():
+    torch.manual_seed(1)
+    for act in ("relu", "silu"):
+        net = ScoreMLP(2, width=32, depth=3, time_embedding_dim=8, activation=act)
+        x = 3 * torch.randn(200, 2, dtype=torch.float32)
+        for t in (0.01, 0.5):
+            measured = local_lipschitz(jacobian_fn(net), x, t).max().item()
+            assert 0 < measured <= net.lipschitz_bound(t) * (1 + 1e-5)
+    w = [m.detach().double() for m in net.weight_matrices()]
+    assert net.spectral_norm_product() == pytest.approx(
+        math.prod(torch.linalg.matrix_norm(m, ord=2).item() for m in w))
+
+
+def test_optimizer_decays_only_matrices():
+    net = ScoreMLP(2, width=8, depth=1, time_embedding_dim=4)
+    opt = make_optimizer(net, lr=1e-2, weight_decay=0.3)
+    decayed = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.3 for p in g["params"]}
+    assert decayed == {id(p) for p in net.parameters() if p.ndim == 2}
+    with pytest.raises(ValueError, match="weight_decay"):
+        make_optimizer(net, weight_decay=-1.0)
+
+
+@pytest.fixture
+def small_problem():
+    means = torch.tensor([[-1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
+    gm = GaussianMixture(means, 0.1 * torch.eye(2, dtype=torch.float64).expand(2, 2, 2).clone())
+    return gm, gm.sample(8, torch.Generator().manual_seed(0))
+
+
+def test_training_reduces_the_loss_and_is_reproducible(small_problem):
+    _, data = small_problem
+
+    def run():
+        torch.manual_seed(0)
+        net = ScoreMLP(2, width=32, depth=2, time_embedding_dim=8)
+        log = train_score_net(net, data.float(), steps=80, batch_size=64, lr=3e-3, t0=1e-2, T=1.0,
+                              generator=torch.Generator().manual_seed(1), log_every=10, progress=False)
+        return net, log
+
+    net, log = run()
+    assert log.step == 80 and log.steps[-1] == 80 and len(log.losses) == 8
+    assert sum(log.losses[-3:]) / 3 < 0.6 * log.losses[0]
+    _, log2 = run()
+    assert log2.losses == log.losses
+
+
+def test_training_can_be_continued_and_weight_decay_shrinks_the_bound(small_problem):
+    _, data = small_problem
+    data = data.float()
+    bounds, seen = {}, []
+    for wd in (0.0, 5.0):
+        torch.manual_seed(0)
+        net = ScoreMLP(2, width=32, depth=2, time_embedding_dim=8)
+        opt = make_optimizer(net, lr=3e-3, weight_decay=wd)
+        log = train_score_net(net, data, steps=40, batch_size=32, optimizer=opt,
+                              generator=torch.Generator().manual_seed(1), progress=False)
+        log = train_score_net(net, data, steps=40, batch_size=32, optimizer=opt, log=log,
+                              generator=torch.Generator().manual_seed(2), progress=False,
+                              callbacks=[lambda step, n, loss: seen.append(step)])
+        assert log.step == 80 and log.steps[-1] == 80
+        assert TrainingLog.from_state_dict(log.state_dict()) == log
+        bounds[wd] = net.spectral_norm_product()
+    assert seen[:3] == [41, 42, 43]
+    assert bounds[5.0] < 0.8 * bounds[0.0]
+
+
+def test_dsm_weighting_none_runs(small_problem):
+    _, data = small_problem
+    net = ScoreMLP(2, width=8, depth=1, time_embedding_dim=4)
+    log = train_score_net(net, data.float(), steps=5, batch_size=8, loss_weighting="none", progress=False)
+    assert len(log.losses) == 5 and all(math.isfinite(v) for v in log.losses)
+
+
+def test_evaluate_score_net_and_score_mse(small_problem):
+    gm, data = small_problem
+    torch.manual_seed(0)
+    net = ScoreMLP(2, width=16, depth=2, time_embedding_dim=8)
+    res = evaluate_score_net(net, data, gm.score, [0.05, 0.5], num_points=64,
+                             generator=torch.Generator().manual_seed(3))
+    assert res["times"] == [0.05, 0.5]
+    assert all(0 < lip <= b for lip, b in zip(res["lipschitz"], res["lipschitz_bound"]))
+    assert all(v > 0 for v in res["mse_empirical"] + res["mse_true"] + res["mse_empirical_true"])
+    x = torch.randn(10, 2, dtype=torch.float64)
+    assert score_mse(gm.score, gm.score, x, 0.1) == 0.0
+    assert score_mse(lambda y, t: y, lambda y, t: torch.zeros_like(y), x, 0.1) == pytest.approx(
+        (x ** 2).sum(1).mean().item())
+
+
+def test_bad_inputs(small_problem):
+    _, data = small_problem
+    with pytest.raises(ValueError, match="activation"):
+        ScoreMLP(2, activation="tanh")
+    with pytest.raises(ValueError, match="width"):
+        ScoreMLP(2, width=0)
+    net = ScoreMLP(2, width=8, depth=1, time_embedding_dim=4)
+    with pytest.raises(TypeError, match="must match the net"):
+        train_score_net(net, data, steps=1)                    # float64 data, float32 net
+    with pytest.raises(ValueError, match="t0 must be smaller"):
+        train_score_net(net, data.float(), steps=1, t0=1.0, T=0.5)
+    with pytest.raises(ValueError, match="loss_weighting"):
+        train_score_net(net, data.float(), steps=1, loss_weighting="snr")
+    with pytest.raises(ValueError, match="t must be a scalar or have shape"):
+        net(torch.zeros(3, 2), torch.tensor([0.1, 0.2]))
+    with pytest.raises(ValueError, match="t must be finite"):
+        net(torch.zeros(2, 2), torch.tensor([0.1, -0.2]))

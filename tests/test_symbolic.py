@@ -1,0 +1,167 @@
+"""Tests of memsep_lib.symbolic; each chapter appends its own section."""
+
+
+# ---- chapter 5: Hessian of log p_t and the posterior covariance --------------------------
+
+import pytest as _pytest5
+import sympy as _sp5
+
+from memsep_lib import symbolic as _sym5
+
+
+@_pytest5.mark.parametrize("dim,K,gaussian", [(1, 2, False), (1, 3, False), (1, 2, True),
+                                              (2, 2, False), (2, 3, False), (2, 2, True)])
+def test_hessian_is_minus_identity_plus_posterior_covariance(dim, K, gaussian):
+    assert _sym5.check_hessian_covariance_identity(dim, K, gaussian=gaussian)
+
+
+def test_identity_check_can_fail():
+    m = _sym5.noised_mixture(1, 2)
+    wrong = _sym5.log_density_hessian(m)[0, 0] - (-1 / m.s ** 2 + m.a ** 2 / m.s ** 2 * m.posterior_cov[0, 0])
+    assert not _sym5.mixture_expr_is_zero(wrong, m)
+
+
+def test_posterior_covariance_of_two_points_is_w1_w2_delta_squared():
+    m = _sym5.noised_mixture(1, 2)
+    w1, w2 = m.responsibilities
+    delta = m.means[0, 0] - m.means[1, 0]
+    assert _sym5.mixture_expr_is_zero(m.posterior_cov[0, 0] - w1 * w2 * delta ** 2, m)
+
+
+def test_two_point_midpoint_hessian():
+    h = _sym5.two_point_midpoint_hessian()
+    a, s = _sp5.Symbol("a_t", positive=True), _sp5.Symbol("s_t", positive=True)
+    m1, m2 = _sp5.Symbol("m_1", real=True), _sp5.Symbol("m_2", real=True)
+    assert _sp5.simplify(h - (a ** 2 * (m1 - m2) ** 2 / (4 * s ** 4) - 1 / s ** 2)) == 0
+
+
+def test_gaussian_hessian_closed_form_and_eigenvalues():
+    g = _sym5.noised_gaussian(2)
+    assert _sp5.simplify(g.hessian - g.closed_form) == _sp5.zeros(2, 2)
+    assert _sp5.simplify(g.tweedie - g.closed_form) == _sp5.zeros(2, 2)
+    rotated, (l1, l2, _) = _sym5.gaussian_hessian_eigenvalues_2d()
+    a, s = g.a, g.s
+    assert _sp5.simplify(rotated - _sp5.diag(-1 / (a ** 2 * l1 + s ** 2), -1 / (a ** 2 * l2 + s ** 2))) == _sp5.zeros(2, 2)
+
+
+def test_symbolic_bad_inputs():
+    with _pytest5.raises(ValueError, match="dim"):
+        _sym5.noised_mixture(0, 2)
+    with _pytest5.raises(ValueError, match="num_components"):
+        _sym5.noised_mixture(1, True)
+
+
+# ---- chapters 1-2: forward process, DSM minimiser, empirical score, Proposition 4.1 ----------
+
+import math as _math12
+
+import mpmath as _mpmath12
+import pytest as _pytest12
+import sympy as _sp12
+import torch as _torch12
+
+from memsep_lib import process as _process12
+from memsep_lib import symbolic as _sym12
+from memsep_lib.scores import empirical_score as _empirical_score12
+
+
+def test_ou_moments_give_alpha_sigma_and_variance_preservation():
+    mom = _sym12.ou_moments()
+    t = mom.t
+    assert _sp12.simplify(mom.alpha - _sp12.exp(-t / 2)) == 0
+    assert _sp12.simplify(mom.sigma2 - (1 - _sp12.exp(-t))) == 0
+    assert mom.identity == 1
+    assert _sp12.simplify(mom.mean - mom.x0 * _sp12.exp(-t / 2)) == 0
+    # the ODEs themselves: m' = -m/2 and v' = 1 - v
+    m, v = mom.mean_ode.lhs.args[0], mom.variance_ode.lhs.args[0]
+    assert _sp12.simplify(mom.mean_ode.rhs + m / 2) == 0
+    assert _sp12.simplify(mom.variance_ode.rhs - (1 - v)) == 0
+    for tt in (1e-6, 0.3, 7.0):
+        assert float(mom.alpha.subs(t, tt)) == _pytest12.approx(_process12.alpha(tt), rel=1e-14)
+        assert _math12.sqrt(float(mom.sigma2.subs(t, tt))) == _pytest12.approx(_process12.sigma(tt), rel=1e-8)
+
+
+def test_ou_generator():
+    x = _sp12.Symbol("x")
+    assert _sym12.ou_generator(x, x) == -x / 2
+    assert _sp12.expand(_sym12.ou_generator(x ** 3, x) - (-3 * x ** 3 / 2 + 3 * x)) == 0
+
+
+@_pytest12.mark.parametrize("dim", [1, 3])
+def test_conditional_score(dim):
+    cs = _sym12.conditional_score(dim)
+    assert cs.score.shape == (dim, 1)
+    assert _sym12.vector_is_zero(cs.score - cs.closed_form)
+    assert not _sym12.vector_is_zero(cs.score + cs.closed_form)       # the check can fail
+
+
+def test_dsm_pointwise_minimiser():
+    mn = _sym12.dsm_pointwise_minimiser(4)
+    expected = sum(q * g for q, g in zip(mn.q, mn.g)) / sum(mn.q)
+    assert _sp12.simplify(mn.minimiser - expected) == 0
+    assert _sp12.simplify(mn.stationarity.subs(mn.s, mn.minimiser)) == 0
+    assert _sp12.simplify(mn.curvature - sum(mn.q) / 2) == 0
+
+
+@_pytest12.mark.parametrize("n,dim", [(2, 1), (3, 1), (2, 2)])
+def test_empirical_score_three_ways(n, dim):
+    der = _sym12.empirical_score_derivation(n, dim)
+    assert len(der.data) == n and der.x.shape == (dim, 1) and len(der.weights) == n
+    assert _sym12.vector_is_zero(der.from_minimiser - der.softmax_form)
+    assert _sym12.vector_is_zero(der.grad_log_density - der.softmax_form)
+    assert _sp12.simplify(sum(der.weights) - 1) == 0
+
+
+def test_empirical_score_closed_form_matches_the_library():
+    der = _sym12.empirical_score_derivation(3, 1)
+    f = _sp12.lambdify((der.x[0], *[xi[0] for xi in der.data], der.t), der.in_time(der.softmax_form[0]), "mpmath")
+    pts = (-0.7, 0.2, 1.9)
+    data = _torch12.tensor([[p] for p in pts], dtype=_torch12.float64)
+    xq = _torch12.linspace(-2.5, 3.0, 23, dtype=_torch12.float64)[:, None]
+    for t in (1e-3, 0.2, 3.0):
+        lib = _empirical_score12(xq, t, data)[:, 0]
+        with _mpmath12.workdps(30):
+            ref = _torch12.tensor([float(f(_mpmath12.mpf(x), *pts, _mpmath12.mpf(t))) for x in xq[:, 0].tolist()],
+                                  dtype=_torch12.float64)
+        assert _torch12.allclose(lib, ref, rtol=1e-10, atol=1e-10 * ref.abs().max().item())
+
+
+def test_loss_gap_split_and_cross_term():
+    split = _sym12.loss_gap_split()
+    assert split.residual == 0
+    assert _sp12.expand(split.gap - (split.s_hat - split.s) * (2 * split.g - split.s - split.s_hat)) == 0
+    for n, dim in ((2, 1), (3, 1), (2, 2)):
+        assert _sym12.vector_is_zero(_sym12.cross_term(n, dim).integrand)
+    # with a wrong "empirical score" (twice the right one) the integrand does not vanish
+    ct = _sym12.cross_term(2, 1)
+    der = ct.derivation
+    wrong = sum(q * (g - 2 * der.grad_log_density[0]) for q, g in
+                zip(der.densities, (gi[0] for gi in der.conditional_scores))) / 2
+    assert not _sym12.vector_is_zero([wrong])
+
+
+def test_two_point_example():
+    ex = _sym12.two_point_example(-1, 2)
+    assert ex.cross_integrand_is_zero
+    assert abs(ex.cross_parts[0] - ex.cross_parts[1]) < _mpmath12.mpf(10) ** -25
+    assert abs(ex.cross_parts[0]) > 0.01
+    assert abs(ex.loss_gap - ex.fisher_empirical) < _mpmath12.mpf(10) ** -25
+    assert abs(ex.fisher_true - ex.fisher_empirical) > 1e-3
+    # symmetric data at another time
+    ex2 = _sym12.two_point_example(-1, 1, t=0.5, digits=20)
+    assert ex2.cross_integrand_is_zero
+    assert abs(ex2.loss_gap - ex2.fisher_empirical) < _mpmath12.mpf(10) ** -15
+    assert not _sym12.gaussian_expr_is_zero(ex.cross_integrand + _sp12.exp(-ex.x ** 2) / 1000)
+
+
+def test_symbolic_chapter12_bad_inputs():
+    with _pytest12.raises(ValueError, match="dim"):
+        _sym12.conditional_score(0)
+    with _pytest12.raises(ValueError, match="n must"):
+        _sym12.dsm_pointwise_minimiser(0)
+    with _pytest12.raises(ValueError, match="dim"):
+        _sym12.empirical_score_derivation(2, True)
+    with _pytest12.raises(ValueError, match="t must"):
+        _sym12.two_point_example(t=-1)
+    with _pytest12.raises(ValueError, match="digits"):
+        _sym12.two_point_example(digits=2)
