@@ -36,7 +36,8 @@ from .results import RESULTS_DIR
 from .sampling import sample
 from .training import train_resumable
 
-__all__ = ["DiTPruningConfig", "CONFIGS", "config_for", "run", "run_seed", "load_data"]
+__all__ = ["DiTPruningConfig", "CONFIGS", "config_for", "run", "run_seed", "load_data", "load_stage_model",
+           "results_table", "PAPER_TABLE"]
 
 PAPER_TABLE = {  # the paper's CIFAR-10 table (5,000 images, DiT, mean of 5 runs)
     "original": {"precision": 0.39, "recall": 0.08, "memorization": 0.7382, "fid": 15.47},
@@ -79,12 +80,14 @@ CONFIGS = {
                            memorization_milestones=(100, 200), horizon=0.3, importance_draws=64,
                            prune_ratio=0.2, finetune_steps=40, num_samples=48, milestone_samples=24,
                            sample_steps=25, seeds=(0, 1), feature_train_size=1000, feature_epochs=1),
-    "cpu": DiTPruningConfig(subset_size=500, resolution=16, hidden_size=192, depth=6, num_heads=6, patch_size=2,
-                            train_steps=20_000, batch_size=128, lr=3e-4, ema_decay=0.999,
-                            memorization_milestones=(2500, 5000, 10_000, 20_000), horizon=0.3,
-                            importance_draws=512, prune_ratio=0.2, finetune_steps=1000, num_samples=1000,
-                            milestone_samples=250, sample_steps=100, seeds=(0, 1, 2, 3, 4),
-                            feature_train_size=50_000, feature_epochs=3),
+    # cpu: sized for about two hours on 2 CPU cores (about 0.07 s per training step); a small subset so
+    # that the model can memorise it.
+    "cpu": DiTPruningConfig(subset_size=200, resolution=16, hidden_size=128, depth=5, num_heads=4, patch_size=4,
+                            train_steps=15_000, batch_size=64, lr=5e-4, ema_decay=0.999,
+                            memorization_milestones=(1500, 3750, 7500, 15_000), horizon=0.3,
+                            importance_draws=256, prune_ratio=0.2, finetune_steps=1500, num_samples=500,
+                            milestone_samples=200, sample_steps=100, seeds=(0, 1, 2, 3, 4),
+                            feature_train_size=50_000, feature_epochs=2),
     "paper": DiTPruningConfig(subset_size=5000, resolution=32, hidden_size=384, depth=12, num_heads=6,
                               patch_size=2, train_steps=400_000, batch_size=128, lr=1e-4, ema_decay=0.9999,
                               memorization_milestones=(50_000, 100_000, 200_000, 400_000), horizon=0.3,
@@ -219,6 +222,39 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
         out[name] = stages.get(f"eval_{name}", lambda m=m: _evaluate(m, cfg, train, real_features, feature_net,
                                                                       seed, device))
     return out
+
+
+def load_stage_model(cfg: DiTPruningConfig, folder: Path, stage: str = "original") -> DiT:
+    """The EMA model of a finished stage (``original``, ``pruned`` or ``random``) of one seed's run."""
+    if stage not in ("original", "pruned", "random"):
+        raise ValueError(f"stage must be 'original', 'pruned' or 'random', got {stage!r}")
+    from .training import EMA, load_checkpoint
+
+    folder = Path(folder)
+    model = _new_model(cfg)
+    if stage != "original":
+        remove = json.loads((folder / "stages.json").read_text())[f"remove_{'pruned' if stage == 'pruned' else 'random'}"]
+        model.prune_heads({int(k): v for k, v in remove.items()})
+    wrapper = FlatScore(model)
+    ema = EMA(wrapper)
+    load_checkpoint(folder / f"{stage}.pt", model=wrapper, ema=ema)
+    return ema.model.model.eval()
+
+
+def results_table(table: dict, paper: dict = PAPER_TABLE) -> str:
+    """Markdown table: our mean +- std beside the paper's numbers, for original / pruned / random."""
+    names = {"original": "Original", "pruned": "Ours (pruned, Algorithm 1)", "random": "Random pruning"}
+    lines = ["| model | Mem. % (ours) | Mem. % (paper) | P (ours) | P (paper) | R (ours) | R (paper) "
+             "| FD (ours, feature net) | FID (paper, Inception) | heads | parameters |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, label in names.items():
+        row, ref = table[key], paper[key]
+        fmt = lambda k, scale=1.0, digits=2: f"{scale * row[k]['mean']:.{digits}f} ± {scale * row[k]['std']:.{digits}f}"
+        lines.append(f"| {label} | {fmt('memorization', 100, 1)} | {100 * ref['memorization']:.2f} "
+                     f"| {fmt('precision')} | {ref['precision']:.2f} | {fmt('recall')} | {ref['recall']:.2f} "
+                     f"| {fmt('fid')} | {ref['fid']:.2f} | {row['num_heads']['mean']:.0f} "
+                     f"| {row['num_parameters']['mean']:,.0f} |")
+    return "\n".join(lines)
 
 
 def _summary(per_seed: list[dict]) -> dict:

@@ -26,7 +26,7 @@ from .losses import dsm_loss
 from .process import sample_small_time, sample_uniform_time, sigma
 from .validation import check_positive_int, check_time
 
-__all__ = ["ImportanceDraws", "importance_draws", "gated_loss", "ablation_importance", "taylor_importance",
+__all__ = ["gate_prune_discrepancy", "ImportanceDraws", "importance_draws", "gated_loss", "ablation_importance", "taylor_importance",
            "rank_agreement", "heads_to_prune", "random_heads_to_prune"]
 
 
@@ -146,3 +146,18 @@ def random_heads_to_prune(heads_per_layer: list[int], ratio: float = 0.2, *,
     for layer, head in sorted(all_heads[i] for i in pick):
         remove.setdefault(layer, []).append(head)
     return remove
+
+
+@torch.no_grad()
+def gate_prune_discrepancy(model: DiT, remove: dict[int, list[int]], x: torch.Tensor, t: torch.Tensor) -> float:
+    """``max |eps_gated - eps_pruned|``: zero gates on ``remove`` versus physically removing those heads.
+
+    The two must compute the same function (up to float rounding); ``model`` is left unchanged.
+    """
+    import copy
+
+    gated, pruned = copy.deepcopy(model).eval(), copy.deepcopy(model).eval()
+    for layer, heads in remove.items():
+        gated.head_gates()[int(layer)][list(heads)] = 0.0
+    pruned.prune_heads({int(k): v for k, v in remove.items()})
+    return (gated(x, t) - pruned(x, t)).abs().max().item()

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from memsep_lib.dit import DiT
-from memsep_lib.pruning import (ablation_importance, gated_loss, heads_to_prune, importance_draws,
+from memsep_lib.pruning import (ablation_importance, gate_prune_discrepancy, gated_loss, heads_to_prune, importance_draws,
                                 random_heads_to_prune, rank_agreement, taylor_importance)
 
 
@@ -71,3 +71,10 @@ def test_rank_agreement():
     assert rank_agreement(a, -a) == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="shape"):
         rank_agreement(a, a[0])
+
+
+def test_gate_prune_discrepancy_is_zero_up_to_rounding(model_and_draws):
+    model, draws = model_and_draws
+    gap = gate_prune_discrepancy(model, {0: [1], 1: [0, 3]}, draws.x0, draws.t)
+    assert gap < 1e-5
+    assert model.heads_per_layer() == [4, 4]
