@@ -1,7 +1,7 @@
 """The DiT / CIFAR-10 head-pruning experiment (Algorithm 1 and the paper's table), per profile.
 
-For each seed: train an unconditional DiT on a fixed CIFAR-10 subset (tracking memorisation over
-training), score its heads on small t (exact ablation and Taylor; also ablation on large t),
+For each seed: train an unconditional DiT on a fixed CIFAR-10 subset with DSM, times log-uniform on
+``[t0, T]`` so that small ``t`` is trained as much as large ``t`` (tracking memorisation over training), score its heads on small t (exact ablation and Taylor; also ablation on large t),
 prune the ratio ``eta`` of least important heads and fine-tune, and do the same with as many heads
 chosen at random. Each of the three models (original, pruned, random) then generates images that
 are scored by memorisation fraction (pixel L2 ratio < 1/3 against the training subset), improved
@@ -167,7 +167,8 @@ def _finetuned(base: DiT, remove: dict, cfg: DiTPruningConfig, train_flat: torch
     _, ema = train_resumable(FlatScore(model), train_flat, steps=cfg.finetune_steps, generator=gen,
                              checkpoint_path=checkpoint, checkpoint_every=_every(cfg.finetune_steps),
                              log_every=_every(cfg.finetune_steps) // 5, ema_decay=cfg.ema_decay, lr=cfg.lr,
-                             batch_size=cfg.batch_size, t0=cfg.t0, T=cfg.T, progress=None)
+                             batch_size=cfg.batch_size, t0=cfg.t0, T=cfg.T, time_distribution="log_uniform",
+                             progress=None)
     return ema.model.model
 
 
@@ -189,7 +190,8 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
         _, ema = train_resumable(FlatScore(model), train_flat, steps=milestone, generator=gen,
                                  checkpoint_path=folder / "original.pt", checkpoint_every=_every(cfg.train_steps),
                                  log_every=_every(cfg.train_steps) // 5, ema_decay=cfg.ema_decay, lr=cfg.lr,
-                                 batch_size=cfg.batch_size, t0=cfg.t0, T=cfg.T, progress=None)
+                                 batch_size=cfg.batch_size, t0=cfg.t0, T=cfg.T, time_distribution="log_uniform",
+                             progress=None)
         stages.get(f"memorization@{milestone}", lambda: memorization_fraction(
             _generate(ema.model.model, cfg, cfg.milestone_samples, seed, device).flatten(1), train.flatten(1)))
     original = ema.model.model.eval()

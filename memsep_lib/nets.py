@@ -35,7 +35,7 @@ from torch import nn
 
 from .config import get_profile
 from .losses import dsm_loss
-from .process import sample_uniform_time, sigma
+from .process import sample_log_uniform_time, sample_uniform_time, sigma
 from .validation import check_points, check_positive_int, check_time
 
 __all__ = [
@@ -192,6 +192,7 @@ def make_optimizer(net: nn.Module, *, lr: float = 1e-3, weight_decay: float = 0.
 def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_size: int = 256,
                     lr: float = 1e-3, weight_decay: float = 0.0, t0: float = 1e-3, T: float = 1.0,
                     generator: torch.Generator | None = None, loss_weighting: str = "sigma2",
+                    time_distribution: str = "uniform",
                     optimizer: torch.optim.Optimizer | None = None, log: TrainingLog | None = None,
                     log_every: int | None = None,
                     callbacks: Iterable[Callable[[int, nn.Module, torch.Tensor], None]] = (),
@@ -199,7 +200,9 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
     """Train ``net`` (a ``score_fn`` module) by DSM on ``data`` for ``steps`` AdamW steps; return the loss log.
 
     Each step draws ``batch_size`` training points uniformly with replacement, times
-    ``t ~ U[t0, T]`` (one per row) and noise ``z``, and minimises
+    ``t ~ U[t0, T]`` (``time_distribution="uniform"``) or ``log t ~ U[log t0, log T]``
+    (``"log_uniform"``, which trains small times as much as large ones), one per row, and noise ``z``,
+    and minimises
     ``mean(lambda(t) * dsm_loss(net, x_i, t))`` with ``lambda(t) = s_t^2`` (``loss_weighting="sigma2"``)
     or ``1`` (``"none"``).
 
@@ -223,6 +226,9 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
     t0, T = check_time(t0, "t0"), check_time(T, "T")
     if t0 >= T:
         raise ValueError(f"t0 must be smaller than T, got t0={t0}, T={T}")
+    time_samplers = {"uniform": sample_uniform_time, "log_uniform": sample_log_uniform_time}
+    if time_distribution not in time_samplers:
+        raise ValueError(f"time_distribution must be one of {sorted(time_samplers)}, got {time_distribution!r}")
     if loss_weighting not in ("sigma2", "none"):
         raise ValueError(f"loss_weighting must be 'sigma2' or 'none', got {loss_weighting!r}")
     param = next(net.parameters(), None)
@@ -247,7 +253,8 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
     bar = tqdm(range(steps), desc="DSM training", disable=not progress, leave=False)
     for _ in bar:
         idx = torch.randint(n, (batch_size,), generator=generator, device=data.device)
-        t = sample_uniform_time(batch_size, t0, T, generator=generator, device=data.device, dtype=data.dtype)
+        t = time_samplers[time_distribution](batch_size, t0, T, generator=generator, device=data.device,
+                                             dtype=data.dtype)
         per_sample = dsm_loss(net, data[idx], t, generator=generator)
         if loss_weighting == "sigma2":
             per_sample = per_sample * sigma(t) ** 2

@@ -68,6 +68,17 @@ def sample_uniform_time(n: int, t0: float, T: float, *, generator: torch.Generat
     return t0 + (T - t0) * u
 
 
+def sample_log_uniform_time(n: int, t0: float, T: float, *, generator: torch.Generator | None = None,
+                            device=None, dtype=torch.float32) -> torch.Tensor:
+    """``n`` times with ``log t`` uniform on ``[log t0, log T]`` (equal weight per decade of ``t``)."""
+    check_positive_int(n, "n")
+    t0, T = check_time(t0, "t0"), check_time(T, "T")
+    if t0 >= T:
+        raise ValueError(f"t0 must be smaller than T, got t0={t0}, T={T}")
+    u = torch.rand(n, generator=generator, device=device, dtype=dtype)
+    return torch.exp(math.log(t0) + (math.log(T) - math.log(t0)) * u)
+
+
 def sample_small_time(n: int, horizon: float, *, a: float = 0.8, b: float = 2.0,
                       t_min: float = 1e-5, generator: torch.Generator | None = None,
                       device=None, dtype=torch.float32) -> torch.Tensor:

@@ -149,3 +149,13 @@ def test_bad_inputs(small_problem):
         net(torch.zeros(3, 2), torch.tensor([0.1, 0.2]))
     with pytest.raises(ValueError, match="t must be finite"):
         net(torch.zeros(2, 2), torch.tensor([0.1, -0.2]))
+
+
+def test_unknown_time_distribution_is_a_clear_error():
+    import pytest
+    import torch
+
+    from memsep_lib.nets import ScoreMLP, train_score_net
+
+    with pytest.raises(ValueError, match="time_distribution"):
+        train_score_net(ScoreMLP(2), torch.randn(8, 2), steps=1, time_distribution="beta")

@@ -73,3 +73,15 @@ def test_uniform_time_sampler(gen):
         sample_uniform_time(3, 2.0, 1.0)
     with pytest.raises(ValueError, match="n must be positive"):
         sample_uniform_time(0, 0.1, 1.0)
+
+
+def test_log_uniform_time_sampler(gen):
+    from memsep_lib.process import sample_log_uniform_time
+
+    t = sample_log_uniform_time(20000, 1e-3, 10.0, generator=gen, dtype=torch.float64)
+    assert t.min() >= 1e-3 and t.max() <= 10.0
+    # equal mass per decade: a quarter of the draws in each of the four decades
+    frac = ((t > 1e-3) & (t < 1e-2)).double().mean().item()
+    assert frac == pytest.approx(0.25, abs=0.015)
+    with pytest.raises(ValueError, match="t0 must be smaller than T"):
+        sample_log_uniform_time(3, 1.0, 0.5)
