@@ -165,7 +165,7 @@ def plot_loss_gap_ratio_vs_t(t_curves: dict, *, floor: float | None = None, titl
     if floor is not None:
         axes[0].axhline(floor, color="crimson", lw=1, label=f"verdict floor {floor:g}")
     axes[0].set_ylabel(r"$\mathbb{E}_D[\mathrm{Loss\text{-}Gap}_t] \,/\, (d s_t^{-2} + \mathrm{tr}\,\Sigma)$")
-    axes[1].set_ylabel(r"mean posterior weight of the noised sample $\mathbb{E}\, w_i(X_t)$")
+    axes[1].set_ylabel(r"own-sample weight $\mathbb{E}\, w_i(X_t)$")
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("diffusion time $t$")
@@ -240,7 +240,7 @@ def plot_loss_gap_n_dependence(n_decay: dict, *, title: str = "", axes=None):
                              label=f"d={d}: slope {cf['exponent']:.2f} (1/d = {1 / d:.2f})")
             axes[1].plot(pn, pc[0] * (pn / pn[0]) ** (-1.0 / d), "--", color=colour, lw=0.8)
     axes[0].set_ylabel(f"$\\mathbb{{E}}_D[\\mathrm{{Loss\\text{{-}}Gap}}_t]$ at t = {n_decay['t_fix']:.2g}")
-    axes[1].set_ylabel(r"crossover $(s_t/a_t)^*$: $\mathbb{E}_D[\mathrm{LG}]$ falls to half the isolated value")
+    axes[1].set_ylabel(r"crossover $(s_t/a_t)^*$ (gap at half its isolated value)")
     for ax in axes:
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -253,7 +253,7 @@ def plot_loss_gap_n_dependence(n_decay: dict, *, title: str = "", axes=None):
     return axes
 
 
-def plot_loss_gap_explorer(ex: dict, *, floor: float | None = None, ax=None):
+def plot_loss_gap_explorer(ex: dict, *, floor: float | None = None, label: str = "", ax=None):
     """The chapter's explorer: ratio curve of one configuration (``memsep_lib.loss_gap_bound.explore``)."""
     from .loss_gap_bound import bound_scale, isolated_loss_gap
 
@@ -274,7 +274,8 @@ def plot_loss_gap_explorer(ex: dict, *, floor: float | None = None, ax=None):
     ax.set_xlabel("diffusion time $t$")
     ax.set_ylabel(r"$\mathbb{E}_D[\mathrm{LG}_t] / (d s_t^{-2} + \mathrm{tr}\,\Sigma)$")
     ax.set_title(f"d={ex['d']}, n={ex['n']}, K={ex['K']}, separation={ex['separation']:g} "
-                 f"($\\Delta_{{\\min}}$ = {ex['separation']:g}$\\sqrt{{d}}$)", fontsize=9)
+                 f"($\\Delta_{{\\min}}$ = {ex['separation']:g}$\\sqrt{{d}}$)" + (f"\n{label}" if label else ""),
+                 fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
     return ax
@@ -526,3 +527,113 @@ def plot_samples_with_nearest(rows: dict, train_uint8, *, num: int = 8):
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+# ===========================================================================================
+# Chapter 4 (Theorem 5.1, approximation widths): pruning curve, W* against n, error against W
+# ===========================================================================================
+
+import math as _math4
+
+import matplotlib.pyplot as _plt4
+import numpy as _np4
+
+_KIND_STYLE4 = {"empirical": ("C3", "o", r"empirical score $\nabla\log\widehat p_t$"),
+                "true": ("C0", "s", r"true score $\nabla\log p_t$")}
+
+
+def plot_pruning_curves(num_units, errors_by_t: dict, *, ax=None):
+    """Relative error of the one-layer network keeping the ``m`` most used units, one curve per ``t``."""
+    if ax is None:
+        _, ax = _plt4.subplots(figsize=(5.2, 3.6))
+    colours = _plt4.cm.viridis(_np4.linspace(0.0, 0.85, max(len(errors_by_t), 1)))
+    n = max(num_units)
+    for c, (t, errs) in zip(colours, errors_by_t.items()):
+        m = [k for k, e in zip(num_units, errs) if k < n]
+        e = [e for k, e in zip(num_units, errs) if k < n]
+        ax.plot(m, e, "o-", color=c, label=f"t = {t:g}")
+    ax.set_xlabel(f"units kept m (of n = {n})")
+    ax.set_ylabel("relative error of the score")
+    ax.set_yscale("log")
+    ax.set_title("removing units from the exact network")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_width_star(cfg: dict, summary: dict, *, axes=None, quantity: str = "W_star"):
+    """``W*`` (or ``N*``, ``quantity="N_star"``) against ``n``, one panel per ``t``; fitted power laws dashed.
+
+    Censored points (no width of the grid reached ``eps``) are drawn as open markers at the top.
+    """
+    ts = sorted(cfg["t_values"])
+    if axes is None:
+        _, axes = _plt4.subplots(1, len(ts), figsize=(4.2 * len(ts), 3.6), sharey=True, squeeze=False)
+        axes = axes[0]
+    tasks = summary["tasks"]
+    values = summary[quantity]
+    top = max(cfg["widths"]) * 2 if quantity == "W_star" else summary["N_cap"]
+    for ax, t in zip(axes, ts):
+        for kind, (c, marker, label) in _KIND_STYLE4.items():
+            pts = [(task["n"], v) for task, v in zip(tasks, values)
+                   if task["kind"] == kind and task["t"] == t and task["m"] == 0]
+            fin = [(n, v) for n, v in pts if v is not None and _math4.isfinite(v)]
+            cen = [n for n, v in pts if v is None or not _math4.isfinite(v)]
+            if fin:
+                ax.plot(*zip(*fin), marker, color=c, alpha=0.8, label=label)
+            if cen:
+                ax.plot(cen, [top] * len(cen), marker, mfc="none", color=c, alpha=0.8)
+            fit = summary["fits"][kind][str(t)].get("fit" if quantity == "W_star" else "fit_N")
+            if fit:
+                ns = _np4.array(sorted({n for n, _ in pts}), dtype=float)
+                ax.plot(ns, _np4.exp(fit["intercept"]) * ns ** fit["slope"], "--", color=c,
+                        label=f"slope {fit['slope']:.2f} ± {fit['slope_se']:.2f}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.set_xlabel("n (training points)")
+        ax.set_title(f"t = {t:g}")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel(r"$W^*$ (width)" if quantity == "W_star" else r"$N^*$ (parameters)")
+    return axes
+
+
+def plot_error_vs_width(cfg: dict, search: dict, t: float, *, axes=None):
+    """Relative test error against width, one curve per ``n``; left the empirical, right the true score."""
+    if axes is None:
+        _, axes = _plt4.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
+    ns = sorted(cfg["n_values"])
+    colours = _plt4.cm.viridis(_np4.linspace(0.0, 0.9, len(ns)))
+    for ax, kind in zip(axes, ("empirical", "true")):
+        for c, n in zip(colours, ns):
+            for task, errs in zip(search["tasks"], search["test_error"]):
+                if task["kind"] == kind and task["n"] == n and task["t"] == t and task["m"] == 0:
+                    pts = [(w, e) for w, e in zip(search["widths"], errs) if e is not None]
+                    ax.plot(*zip(*pts), "o-", color=c, ms=3, alpha=0.8,
+                            label=f"n = {n}" if task["rep"] == 0 else None)
+        ax.axhline(cfg["eps"], color="k", lw=0.8, ls=":", label=f"eps = {cfg['eps']:g}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("width W")
+        ax.set_title(f"{_KIND_STYLE4[kind][2]}, t = {t:g}")
+    axes[0].set_ylabel("relative test error")
+    axes[1].legend(fontsize=7)
+    return axes
+
+
+def plot_duplicates(summary: dict, *, ax=None):
+    """``W*(n, m)`` of duplicated sets next to ``W*(n - m)`` and ``W*(n)`` of distinct sets."""
+    if ax is None:
+        _, ax = _plt4.subplots(figsize=(5.2, 3.6))
+    rows = summary["duplicates"]
+    labels = [f"n={r['n']}, m={r['m']}" + (f" (rep {r['rep']})" if r["rep"] else "") for r in rows]
+    x = _np4.arange(len(rows))
+    series = [("W_distinct_n_minus_m", "n - m distinct", "C2"), ("W_dup", "n with m duplicates", "C3"),
+              ("W_distinct_n", "n distinct", "C7")]
+    for k, (key, label, c) in enumerate(series):
+        vals = [r[key] if r[key] is not None and _math4.isfinite(r[key]) else _np4.nan for r in rows]
+        ax.bar(x + (k - 1) * 0.27, vals, width=0.25, color=c, label=label)
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_yscale("log", base=2)
+    ax.set_ylabel(r"$W^*$")
+    ax.set_title("duplicates act like fewer samples")
+    ax.legend(fontsize=8)
+    return ax
