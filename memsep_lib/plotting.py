@@ -425,7 +425,7 @@ def plot_prop41_check(result, axes=None):
     zax.set_xscale("log")
     zax.set_ylim(-1.3 * result.family_z, 1.3 * result.family_z)
     zax.set_xlabel("diffusion time $t$")
-    zax.set_ylabel(r"$z = (\mathrm{LG} - \mathrm{F}) / \sqrt{\mathrm{se}_1^2 + \mathrm{se}_2^2}$")
+    zax.set_ylabel("$z$ = (Loss-Gap $-$ Fisher) / SE")
     zax.set_title("z per cell (colour: d)", fontsize=10)
     zax.grid(alpha=0.3)
     zax.legend(fontsize=7)
@@ -447,6 +447,7 @@ def plot_prop41_check(result, axes=None):
         ax.set_title(f"{model}", fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, ncol=2)
+    axes[0].figure.tight_layout()
     return axes
 
 

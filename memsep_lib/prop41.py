@@ -75,7 +75,7 @@ class Prop41Config:
     ds: tuple = (2, 8, 32, 64)
     models: tuple = MODELS
     n: int = 128
-    num_samples: int = 4096
+    num_samples: int = 2048
     seed: int = 0
     z_threshold: float = 3.0
     family_alpha: float = 0.01

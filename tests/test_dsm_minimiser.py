@@ -1,11 +1,10 @@
-import math
-
 import pytest
 import torch
 
 import memsep_lib.dsm_minimiser as dm
 from memsep_lib.losses import dsm_loss
 from memsep_lib.mixtures import GaussianMixture, well_separated_mixture
+from memsep_lib.process import sigma
 from memsep_lib.scores import empirical_log_prob, empirical_score
 
 EPS = (-1.0, -0.25, 0.25, 1.0)
@@ -52,7 +51,6 @@ def test_quadratic_term_is_exact_for_constant_fields(problem):
     data, _ = problem
     u = dm.constant_fields(2, 1, generator=torch.Generator().manual_seed(5))
     st = dm.perturbation_study(data, 0.05, u, (0.5,), num_noise=64, generator=torch.Generator().manual_seed(2))
-    from memsep_lib.process import sigma
     assert st.quadratic[0, 0].item() == pytest.approx(0.25 / sigma(0.05) ** 2)
 
 
