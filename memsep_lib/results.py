@@ -65,3 +65,28 @@ def largest_available_profile(experiment: str, results_dir: Path | str | None = 
         if results_path(experiment, profile, results_dir).exists():
             return profile
     return None
+
+
+PROVENANCE_FIELDS = ("experiment", "profile", "device", "date", "wall_time_s", "library_version")
+
+
+def list_results(results_dir: Path | str | None = None) -> list[dict]:
+    """Provenance of every results file ``<experiment>-<profile>.json`` in ``results_dir``.
+
+    One dict per file, sorted by experiment then profile (ci < cpu < paper), with the fields of
+    ``PROVENANCE_FIELDS`` plus ``file`` (the file name); a file that is not a results record
+    (unreadable JSON, or a field missing) is a ``ValueError`` naming it.
+    """
+    folder = Path(results_dir or RESULTS_DIR)
+    rows = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"results file {path} is not readable JSON: {err}") from err
+        missing = [f for f in PROVENANCE_FIELDS if not isinstance(record, dict) or f not in record]
+        if missing:
+            raise ValueError(f"results file {path} lacks provenance field(s) {missing}")
+        rows.append({**{f: record[f] for f in PROVENANCE_FIELDS}, "file": path.name})
+    order = {p: i for i, p in enumerate(PROFILES)}
+    return sorted(rows, key=lambda r: (r["experiment"], order.get(r["profile"], len(order)), r["file"]))

@@ -74,3 +74,19 @@ def test_module_entry_point_lists():
     out = subprocess.run([sys.executable, "-m", "memsep_lib.experiments", "--list"], capture_output=True,
                          text=True, check=True, timeout=120)
     assert "loss_gap_bound" in out.stdout.split()
+
+
+def test_every_registered_experiment_has_an_expected_cost_per_profile():
+    from memsep_lib.config import PROFILES
+    for name in experiments.experiment_names():
+        cost = experiments.expected_cost(name)
+        assert set(cost) == set(PROFILES), name
+        for entry in cost.values():
+            assert entry["minutes"] > 0 and entry["hardware"] and entry["basis"]
+
+
+def test_expected_cost_unknown_and_unrecorded(registry):
+    with pytest.raises(KeyError, match="unknown experiment"):
+        experiments.expected_cost("no-such-experiment")
+    experiments.register("toy", _toy)
+    assert experiments.expected_cost("toy") == {}

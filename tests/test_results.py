@@ -32,3 +32,26 @@ def test_bad_names():
         results_path("demo", "gpu")
     with pytest.raises(ValueError, match="experiment"):
         results_path("../x", "ci")
+
+
+def test_list_results_provenance_and_order(tmp_path):
+    from memsep_lib.results import list_results, save_results
+    assert list_results(tmp_path / "absent") == []
+    save_results("b", "paper", {}, {}, wall_time_s=3.0, device="cpu", results_dir=tmp_path)
+    save_results("a", "paper", {}, {}, wall_time_s=2.0, device="cpu", results_dir=tmp_path)
+    save_results("a", "ci", {"n": 1}, {"x": 1}, wall_time_s=1.0, device="cpu", results_dir=tmp_path)
+    rows = list_results(tmp_path)
+    assert [(r["experiment"], r["profile"]) for r in rows] == [("a", "ci"), ("a", "paper"), ("b", "paper")]
+    assert rows[0]["file"] == "a-ci.json" and rows[0]["wall_time_s"] == 1.0
+    assert rows[0]["device"].startswith("cpu") and rows[0]["library_version"] and rows[0]["date"]
+    assert "config" not in rows[0] and "results" not in rows[0]
+
+
+def test_list_results_rejects_non_results_files(tmp_path):
+    from memsep_lib.results import list_results
+    (tmp_path / "junk.json").write_text("{not json")
+    with pytest.raises(ValueError, match="junk.json"):
+        list_results(tmp_path)
+    (tmp_path / "junk.json").write_text('{"experiment": "x"}')
+    with pytest.raises(ValueError, match="provenance"):
+        list_results(tmp_path)

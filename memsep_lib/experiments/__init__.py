@@ -18,11 +18,30 @@ from ..config import PROFILES
 
 Experiment = Callable[[str], tuple]
 
-__all__ = ["REGISTRY", "register", "get_experiment", "experiment_names", "progress"]
+__all__ = ["REGISTRY", "EXPECTED_COST", "register", "get_experiment", "experiment_names", "expected_cost",
+           "progress"]
 
 REGISTRY: dict[str, Experiment | str] = {
     "loss_gap_bound": "memsep_lib.loss_gap_bound:run",
     "dit_pruning": "memsep_lib.dit_pruning:run",
+}
+
+# Expected cost of one run, per experiment and profile (the book's "Reproducing at scale" page shows
+# it next to the results files that exist): wall-clock `minutes` on `hardware`, and the `basis` of
+# the figure (measured, or how it was estimated). Add an entry when registering an experiment.
+EXPECTED_COST: dict[str, dict[str, dict]] = {
+    "loss_gap_bound": {
+        "ci": {"minutes": 0.5, "hardware": "2 CPU cores", "basis": "measured: 23 s"},
+        "cpu": {"minutes": 5, "hardware": "2 CPU cores", "basis": "measured: 292 s"},
+        "paper": {"minutes": 15, "hardware": "1 GPU", "basis": "estimate: cpu run scaled by the sizes, not measured"},
+    },
+    "dit_pruning": {
+        "ci": {"minutes": 4.5, "hardware": "2 CPU cores", "basis": "measured: 261 s (chapter notebook, shared machine)"},
+        "cpu": {"minutes": 120, "hardware": "2 CPU cores", "basis": "estimate: sized at about 0.07 s per training step"},
+        "paper": {"minutes": 5900, "hardware": "1 H200 GPU",
+                  "basis": "extrapolated from benchmarks/gpu_check.sh on an H200 (0.16 s per training step of "
+                           "batch 128, 3.3e-4 s per image and sampling step), 5 seeds"},
+    },
 }
 
 
@@ -50,6 +69,13 @@ def get_experiment(name: str) -> Experiment:
         module, _, attr = fn.partition(":")
         fn = getattr(importlib.import_module(module), attr)
     return fn
+
+
+def expected_cost(name: str) -> dict[str, dict]:
+    """``{profile: {"minutes", "hardware", "basis"}}`` for a registered experiment (``{}`` if not recorded)."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown experiment {name!r}; registered: {', '.join(experiment_names()) or '(none)'}")
+    return {p: dict(c) for p, c in EXPECTED_COST.get(name, {}).items()}
 
 
 def progress(iterable: Iterable, *, profile: str, desc: str | None = None, **kwargs):
