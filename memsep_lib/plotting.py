@@ -620,21 +620,42 @@ def plot_error_vs_width(cfg: dict, search: dict, t: float, *, axes=None):
     return axes
 
 
-def plot_duplicates(summary: dict, *, ax=None):
-    """``W*(n, m)`` of duplicated sets next to ``W*(n - m)`` and ``W*(n)`` of distinct sets."""
+def plot_duplicates(cfg: dict, search: dict, *, axes=None):
+    """Error against width for each duplicated set ``(n, m)``, next to ``n - m`` and ``n`` distinct points.
+
+    One panel per ``(n, m)`` at the smallest ``t``; one line per repetition.
+    """
+    pairs = cfg["duplicates"]
+    if axes is None:
+        _, axes = _plt4.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 3.6), sharey=True, squeeze=False)
+        axes = axes[0]
+    t = min(cfg["t_values"])
+    curves = {(task["n"], task["m"], task["rep"]): errs for task, errs in zip(search["tasks"], search["test_error"])
+              if task["kind"] == "empirical" and task["t"] == t}
+    for ax, (n, m) in zip(axes, pairs):
+        for key, label, c in (((n - m, 0), f"{n - m} distinct", "C2"), ((n, m), f"{n} with {m} duplicates", "C3"),
+                              ((n, 0), f"{n} distinct", "C7")):
+            for rep in range(cfg["reps"]):
+                errs = curves.get((*key, rep))
+                if errs is None:
+                    continue
+                pts = [(w, e) for w, e in zip(search["widths"], errs) if e is not None]
+                ax.plot(*zip(*pts), "o-", ms=3, color=c, alpha=0.8, label=label if rep == 0 else None)
+        ax.axhline(cfg["eps"], color="k", lw=0.8, ls=":")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("width W")
+        ax.set_title(f"n = {n}, m = {m} duplicates, t = {t:g}")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("relative test error (empirical score)")
+    return axes
+
+
+def explore_pruning(n: int = 64, t: float = 0.05, *, num_queries: int = 2048, ax=None):
+    """Widget callback: the pruning curve of the one-layer network for ``n`` mixture points at time ``t``."""
+    from .approximation import pruning_study
+
+    study = pruning_study(int(n), [float(t)], num_queries=num_queries)
     if ax is None:
-        _, ax = _plt4.subplots(figsize=(5.2, 3.6))
-    rows = summary["duplicates"]
-    labels = [f"n={r['n']}, m={r['m']}" + (f" (rep {r['rep']})" if r["rep"] else "") for r in rows]
-    x = _np4.arange(len(rows))
-    series = [("W_distinct_n_minus_m", "n - m distinct", "C2"), ("W_dup", "n with m duplicates", "C3"),
-              ("W_distinct_n", "n distinct", "C7")]
-    for k, (key, label, c) in enumerate(series):
-        vals = [r[key] if r[key] is not None and _math4.isfinite(r[key]) else _np4.nan for r in rows]
-        ax.bar(x + (k - 1) * 0.27, vals, width=0.25, color=c, label=label)
-    ax.set_xticks(x, labels, fontsize=8)
-    ax.set_yscale("log", base=2)
-    ax.set_ylabel(r"$W^*$")
-    ax.set_title("duplicates act like fewer samples")
-    ax.legend(fontsize=8)
-    return ax
+        _, ax = _plt4.subplots(figsize=(5.6, 3.8))
+    return plot_pruning_curves(study["num_units"], study["errors"], ax=ax)
