@@ -48,6 +48,7 @@ from torch import nn
 from .config import by_profile, get_device
 from .mixtures import GaussianMixture, well_separated_mixture
 from .process import alpha, sigma
+from .results import jsonable
 from .validation import check_points, check_positive_int, check_time
 
 __all__ = [
@@ -993,19 +994,4 @@ def run(profile: str) -> tuple[dict, dict]:
     search = run_width_search(cfg, device=device, progress=profile != "ci", profile=profile)
     summary = summarize(cfg, search)
     results = {"search": search, "summary": summary, "verdict": verdict(cfg, summary)}
-    return cfg, _jsonable(results)
-
-
-def _jsonable(obj):
-    """inf / NaN -> None, numpy scalars -> Python, tuples -> lists (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
+    return cfg, jsonable(results, str_keys=True)

@@ -37,7 +37,7 @@ from .sampling import sample
 from .training import train_resumable
 
 __all__ = ["DiTPruningConfig", "CONFIGS", "config_for", "run", "run_seed", "load_data", "load_stage_model",
-           "results_table", "PAPER_TABLE"]
+           "results_table", "summarize_seeds", "PAPER_TABLE"]
 
 PAPER_TABLE = {  # the paper's CIFAR-10 table (5,000 images, DiT, mean of 5 runs)
     "original": {"precision": 0.39, "recall": 0.08, "memorization": 0.7382, "fid": 15.47},
@@ -259,7 +259,8 @@ def results_table(table: dict, paper: dict = PAPER_TABLE) -> str:
     return "\n".join(lines)
 
 
-def _summary(per_seed: list[dict]) -> dict:
+def summarize_seeds(per_seed: list[dict]) -> dict:
+    """Mean and standard deviation over seeds of every metric, per model (original / pruned / random)."""
     table = {}
     for name in ("original", "pruned", "random"):
         row = {}
@@ -284,5 +285,5 @@ def run(profile: str, *, results_dir: Path | None = None, **load_kwargs) -> tupl
     per_seed = [run_seed(cfg, seed, train, real_features, feature_net, root / f"seed{seed}", device)
                 for seed in cfg.seeds]
     results = {"feature_space": FEATURE_SPACE, "feature_net_test_accuracy": feature_net.test_accuracy,
-               "table": _summary(per_seed), "paper_table": PAPER_TABLE, "per_seed": per_seed}
+               "table": summarize_seeds(per_seed), "paper_table": PAPER_TABLE, "per_seed": per_seed}
     return asdict(cfg), results

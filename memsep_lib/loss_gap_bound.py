@@ -43,6 +43,7 @@ from .config import by_profile, get_device
 from .losses import loss_gap
 from .mixtures import GaussianMixture, well_separated_mixture
 from .process import alpha, sigma
+from .results import jsonable
 from .scores import empirical_log_prob
 from .validation import check_points, check_positive_int, check_time
 
@@ -499,22 +500,7 @@ def run(profile: str) -> tuple[dict, dict]:
                "n_decay": n_dependence(cfg, device=device, profile=profile)}
     results["constant"] = empirical_constant(results)
     results["verdict"] = verdict(results)
-    return cfg, _jsonable(results)
-
-
-def _jsonable(obj):
-    """NaN / inf -> None, numpy scalars -> floats, so the results are strict JSON."""
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
+    return cfg, jsonable(results)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -57,13 +57,19 @@ def add_noise(x0: torch.Tensor, t, *, noise: torch.Tensor | None = None,
     return alpha(t) * x0 + sigma(t) * noise, noise
 
 
-def sample_uniform_time(n: int, t0: float, T: float, *, generator: torch.Generator | None = None,
-                        device=None, dtype=torch.float32) -> torch.Tensor:
-    """``n`` times drawn uniformly from ``[t0, T]`` (the DSM training time distribution)."""
+def _check_interval(n: int, t0, T) -> tuple[float, float]:
+    """Validate a sample count and a time interval ``0 < t0 < T``; return ``(t0, T)`` as floats."""
     check_positive_int(n, "n")
     t0, T = check_time(t0, "t0"), check_time(T, "T")
     if t0 >= T:
         raise ValueError(f"t0 must be smaller than T, got t0={t0}, T={T}")
+    return t0, T
+
+
+def sample_uniform_time(n: int, t0: float, T: float, *, generator: torch.Generator | None = None,
+                        device=None, dtype=torch.float32) -> torch.Tensor:
+    """``n`` times drawn uniformly from ``[t0, T]`` (the DSM training time distribution)."""
+    t0, T = _check_interval(n, t0, T)
     u = torch.rand(n, generator=generator, device=device, dtype=dtype)
     return t0 + (T - t0) * u
 
@@ -71,10 +77,7 @@ def sample_uniform_time(n: int, t0: float, T: float, *, generator: torch.Generat
 def sample_log_uniform_time(n: int, t0: float, T: float, *, generator: torch.Generator | None = None,
                             device=None, dtype=torch.float32) -> torch.Tensor:
     """``n`` times with ``log t`` uniform on ``[log t0, log T]`` (equal weight per decade of ``t``)."""
-    check_positive_int(n, "n")
-    t0, T = check_time(t0, "t0"), check_time(T, "T")
-    if t0 >= T:
-        raise ValueError(f"t0 must be smaller than T, got t0={t0}, T={T}")
+    t0, T = _check_interval(n, t0, T)
     u = torch.rand(n, generator=generator, device=device, dtype=dtype)
     return torch.exp(math.log(t0) + (math.log(T) - math.log(t0)) * u)
 

@@ -8,15 +8,33 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import platform
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import __version__
 from .config import PROFILES, describe_device
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "book" / "results"
+
+
+def jsonable(obj, *, str_keys: bool = False):
+    """Strict-JSON form of a results structure: NaN / inf -> None, numpy scalars -> Python numbers,
+    tuples -> lists, and (with ``str_keys``) dict keys -> ``str`` as a JSON round trip would make them."""
+    if isinstance(obj, dict):
+        return {(str(k) if str_keys else k): jsonable(v, str_keys=str_keys) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v, str_keys=str_keys) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
 
 
 def results_path(experiment: str, profile: str, results_dir: Path | str | None = None) -> Path:

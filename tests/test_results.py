@@ -55,3 +55,16 @@ def test_list_results_rejects_non_results_files(tmp_path):
     (tmp_path / "junk.json").write_text('{"experiment": "x"}')
     with pytest.raises(ValueError, match="provenance"):
         list_results(tmp_path)
+
+
+def test_jsonable_makes_strict_json():
+    import math
+
+    import numpy as np
+
+    from memsep_lib.results import jsonable
+
+    raw = {1: (np.float64(math.nan), np.int64(3), np.bool_(True)), "x": [math.inf, 0.5]}
+    assert jsonable(raw) == {1: [None, 3, True], "x": [None, 0.5]}
+    assert jsonable(raw, str_keys=True) == {"1": [None, 3, True], "x": [None, 0.5]}
+    json.dumps(jsonable(raw), allow_nan=False)
