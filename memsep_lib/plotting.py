@@ -1,13 +1,16 @@
-"""Figures of the book (matplotlib); each chapter appends its own section."""
+"""Figures of the book (matplotlib), one section per chapter; the imports above serve them all."""
 
 from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
 # ===========================================================================================
 # Chapter 5 (Hessian and Lipschitz): Hessian eigenvalues on a segment, Lipschitz scaling in t
 # ===========================================================================================
-
-import matplotlib.pyplot as _plt5
-import torch as _torch5
 
 
 def plot_segment_eigenvalues(hessian_fns: dict, start, end, times, *, num: int = 801, margin: float = 0.25,
@@ -22,9 +25,9 @@ def plot_segment_eigenvalues(hessian_fns: dict, start, end, times, *, num: int =
     from .process import alpha, sigma
 
     if ax is None:
-        _, ax = _plt5.subplots(figsize=(7, 4))
+        _, ax = plt.subplots(figsize=(7, 4))
     times = [float(t) for t in (times if hasattr(times, "__len__") else [times])]
-    colours = _plt5.cm.viridis(_torch5.linspace(0, 0.9, len(times)).tolist())
+    colours = plt.cm.viridis(torch.linspace(0, 0.9, len(times)).tolist())
     styles = ["-", "--", ":", "-."]
     for colour, t in zip(colours, times):
         a = alpha(t)
@@ -52,7 +55,7 @@ def explore_segment_eigenvalues(hessian_fns: dict, start, end, *, log10_t: float
 
     def draw(log10_t):
         plot_segment_eigenvalues(hessian_fns, start, end, [10.0 ** log10_t])
-        _plt5.show()
+        plt.show()
 
     slider = widgets.FloatSlider(value=log10_t, min=-5.0, max=0.0, step=0.25, description="log10 t")
     return widgets.interact(draw, log10_t=slider)
@@ -66,13 +69,13 @@ def plot_lipschitz_scaling(sweep, *, fit_mask=None, axes=None):
     ``fit_mask`` times. Right: the ratios empirical / scale and empirical / true.
     """
     if axes is None:
-        _, axes = _plt5.subplots(1, 2, figsize=(11, 4))
+        _, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax, bx = axes
     s = sweep.s
     ax.loglog(s, sweep.empirical_max, "o-", label="empirical score: largest found")
     ax.loglog(s, sweep.closest_midpoint, "s-", ms=4, label="empirical score: closest-pair midpoint")
     ax.loglog(s, sweep.reference, "k--", label=r"$s_t^{-4} \min_{i\neq j} |x_i - x_j|^2$")
-    if _torch5.isfinite(sweep.true_max).all():
+    if torch.isfinite(sweep.true_max).all():
         ax.loglog(s, sweep.true_max, "^-", label="true score: largest found")
     if fit_mask is not None and fit_mask.any():
         s_fit = s[fit_mask]
@@ -83,7 +86,7 @@ def plot_lipschitz_scaling(sweep, *, fit_mask=None, axes=None):
     ax.legend(fontsize=8)
     bx.loglog(s, sweep.empirical_max / sweep.reference, "o-", label="largest found / scale")
     bx.loglog(s, sweep.closest_midpoint / sweep.reference, "s-", ms=4, label="closest-pair midpoint / scale")
-    if _torch5.isfinite(sweep.true_max).all():
+    if torch.isfinite(sweep.true_max).all():
         bx.loglog(s, sweep.empirical_max / sweep.true_max, "^-", label="empirical / true (largest found)")
     bx.axhline(0.25, color="grey", lw=0.8, ls=":")
     bx.set_xlabel("$s_t$")
@@ -102,9 +105,9 @@ def plot_network_lipschitz(results: dict, *, references: dict | None = None, axe
     the two targets (black).
     """
     if axes is None:
-        _, axes = _plt5.subplots(1, 2, figsize=(11, 4))
+        _, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax, bx = axes
-    colours = _plt5.cm.tab10.colors
+    colours = plt.cm.tab10.colors
     for k, (label, res) in enumerate(results.items()):
         c = colours[k % 10]
         ax.loglog(res["times"], res["lipschitz"], "o-", color=c, label=f"{label}: measured")
@@ -128,14 +131,9 @@ def plot_network_lipschitz(results: dict, *, references: dict | None = None, axe
 # Chapter 3 (Theorem 4.3, Loss-Gap lower bound): ratio against t, d / tr Sigma, n; explorer
 # ===========================================================================================
 
-import math as _math3
-
-import matplotlib.pyplot as _plt3
-import numpy as _np3
-
 
 def _colours3(num: int):
-    return _plt3.cm.viridis(_np3.linspace(0.0, 0.85, max(num, 1)))
+    return plt.cm.viridis(np.linspace(0.0, 0.85, max(num, 1)))
 
 
 def plot_loss_gap_ratio_vs_t(t_curves: dict, *, floor: float | None = None, title: str = "", axes=None):
@@ -147,13 +145,13 @@ def plot_loss_gap_ratio_vs_t(t_curves: dict, *, floor: float | None = None, titl
     from .loss_gap_bound import bound_scale, isolated_loss_gap
 
     if axes is None:
-        _, axes = _plt3.subplots(1, 2, figsize=(11, 4))
-    ts = _np3.asarray(t_curves["t_values"])
-    fine = _np3.geomspace(ts[0], ts[-1], 200)
+        _, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ts = np.asarray(t_curves["t_values"])
+    fine = np.geomspace(ts[0], ts[-1], 200)
     for colour, cur in zip(_colours3(len(t_curves["curves"])), t_curves["curves"]):
         d, lam = cur["d"], cur["std"] ** 2
-        ratio = _np3.asarray(cur["ratio"], dtype=float)
-        err = _np3.asarray([e if e is not None else _np3.nan for e in cur["ratio_stderr"]], dtype=float)
+        ratio = np.asarray(cur["ratio"], dtype=float)
+        err = np.asarray([e if e is not None else np.nan for e in cur["ratio_stderr"]], dtype=float)
         axes[0].errorbar(ts, ratio, yerr=err, fmt="o-", ms=3.5, color=colour, capsize=2,
                          label=f"d={d} ($\\log n/d$={cur['log_n_over_d']:.2f})")
         iso = [isolated_loss_gap(t, lam, d) / bound_scale(t, d, d * lam) for t in fine]
@@ -187,11 +185,11 @@ def plot_loss_gap_d_sigma(d_sigma: dict, *, title: str = "", axes=None):
     Filled markers: ``t`` inside the configuration's small-``t`` interval; open markers: outside.
     """
     if axes is None:
-        _, axes = _plt3.subplots(1, 2, figsize=(11, 4))
+        _, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, rows, key, xlabel in ((axes[0], d_sigma["by_d"], "d", "dimension $d$"),
                                   (axes[1], d_sigma["by_sigma"], "trace_sigma",
                                    r"$\mathrm{tr}\,\Sigma = d\,\sigma^2$ (d=%d)" % d_sigma["by_sigma"][0]["d"])):
-        x = _np3.asarray([r[key] for r in rows], dtype=float)
+        x = np.asarray([r[key] for r in rows], dtype=float)
         ax.plot(x, [r["bound"] for r in rows], "k-", lw=1, label=r"$d s_t^{-2} + \mathrm{tr}\,\Sigma$")
         ax.plot(x, [r["isolated"] for r in rows], "--", color="tab:blue", lw=1, label="isolated-sample formula")
         for r, xv in zip(rows, x):
@@ -217,10 +215,10 @@ def plot_loss_gap_n_dependence(n_decay: dict, *, title: str = "", axes=None):
     fits, dashed lines the ``n^(-1/d)`` rate through the first point.
     """
     if axes is None:
-        _, axes = _plt3.subplots(1, 2, figsize=(11, 4))
+        _, axes = plt.subplots(1, 2, figsize=(11, 4))
     for colour, per in zip(_colours3(len(n_decay["per_d"])), n_decay["per_d"]):
         d, rows = per["d"], per["rows"]
-        ns = _np3.asarray([r["n"] for r in rows], dtype=float)
+        ns = np.asarray([r["n"] for r in rows], dtype=float)
         j = n_decay["t_values"].index(n_decay["t_fix"])
         for r, nv, v in zip(rows, ns, per["at_t_fix"]):
             err = r["stderr"][j] or 0.0
@@ -231,12 +229,12 @@ def plot_loss_gap_n_dependence(n_decay: dict, *, title: str = "", axes=None):
         axes[0].plot(ns, per["at_t_fix"], "-", color=colour, lw=1, label=lab)
         pts = [(r["n"], r["crossover"], r["log_n_over_d"]) for r in rows if r["crossover"] is not None]
         if pts:
-            pn, pc, pl = (_np3.asarray(v, dtype=float) for v in zip(*pts))
+            pn, pc, pl = (np.asarray(v, dtype=float) for v in zip(*pts))
             for nv, cv, lv in zip(pn, pc, pl):
                 axes[1].plot([nv], [cv], "o", color=colour, mfc=colour if lv <= 1 else "white")
             cf = per["fit_crossover"]
             if cf:
-                axes[1].plot(pn, _np3.exp(cf["intercept"]) * pn ** cf["exponent"], "-", color=colour, lw=1,
+                axes[1].plot(pn, np.exp(cf["intercept"]) * pn ** cf["exponent"], "-", color=colour, lw=1,
                              label=f"d={d}: slope {cf['exponent']:.2f} (1/d = {1 / d:.2f})")
             axes[1].plot(pn, pc[0] * (pn / pn[0]) ** (-1.0 / d), "--", color=colour, lw=0.8)
     axes[0].set_ylabel(f"$\\mathbb{{E}}_D[\\mathrm{{Loss\\text{{-}}Gap}}_t]$ at t = {n_decay['t_fix']:.2g}")
@@ -258,9 +256,9 @@ def plot_loss_gap_explorer(ex: dict, *, floor: float | None = None, label: str =
     from .loss_gap_bound import bound_scale, isolated_loss_gap
 
     if ax is None:
-        _, ax = _plt3.subplots(figsize=(7, 3.8))
-    ts = _np3.asarray(ex["t_values"])
-    fine = _np3.geomspace(ts[0], ts[-1], 200)
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    ts = np.asarray(ex["t_values"])
+    fine = np.geomspace(ts[0], ts[-1], 200)
     lam = ex["std"] ** 2
     ax.plot(ts, ex["ratio"], "o-", ms=3.5, label="measured")
     ax.plot(fine, [isolated_loss_gap(t, lam, ex["d"]) / bound_scale(t, ex["d"], ex["d"] * lam) for t in fine],
@@ -285,17 +283,13 @@ def plot_loss_gap_explorer(ex: dict, *, floor: float | None = None, label: str =
 # Chapters 1-2 (empirical noised law and its score; DSM minimiser; Proposition 4.1)
 # ===========================================================================================
 
-import matplotlib.pyplot as _plt12
-import numpy as _np12
-import torch as _torch12
-
 
 def _grid_eval12(data, t, points):
     """``p^_t`` and ``grad log p^_t`` at ``points`` (``(B, d)`` tensor) for training points ``data``."""
     from .scores import empirical_log_prob, empirical_score
 
     pts = points.to(data)
-    return (_torch12.exp(empirical_log_prob(pts, t, data)).cpu().numpy(),
+    return (torch.exp(empirical_log_prob(pts, t, data)).cpu().numpy(),
             empirical_score(pts, t, data).cpu().numpy())
 
 
@@ -308,19 +302,19 @@ def plot_empirical_density_1d(data, ts, *, xlim=None, num: int = 2001, score_cli
     if data.ndim != 2 or data.shape[1] != 1:
         raise ValueError(f"data must have shape (n, 1), got {tuple(data.shape)}")
     if axes is None:
-        _, axes = _plt12.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+        _, axes = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
     x_np = data[:, 0].cpu().numpy()
     if xlim is None:
         span = x_np.max() - x_np.min()
         xlim = (x_np.min() - 0.25 * span - 0.5, x_np.max() + 0.25 * span + 0.5)
-    grid = _torch12.linspace(xlim[0], xlim[1], num, dtype=_torch12.float64)[:, None]
-    colours = _plt12.cm.viridis(_np12.linspace(0, 0.9, len(ts)))
+    grid = torch.linspace(xlim[0], xlim[1], num, dtype=torch.float64)[:, None]
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(ts)))
     for colour, t in zip(colours, ts):
         dens, score = _grid_eval12(data, t, grid)
         axes[0].plot(grid[:, 0], dens, color=colour, lw=1.3, label=f"t = {t:g}")
         axes[1].plot(grid[:, 0], score[:, 0], color=colour, lw=1.3)
     for ax in axes:
-        ax.plot(x_np, _np12.zeros_like(x_np), "|", color="crimson", ms=12, mew=1.5)
+        ax.plot(x_np, np.zeros_like(x_np), "|", color="crimson", ms=12, mew=1.5)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(r"$\widehat{p}_t(x)$")
     axes[1].set_ylabel(r"$\nabla \log \widehat{p}_t(x)$ (clipped at $\pm$%g)" % score_clip)
@@ -335,20 +329,20 @@ def plot_empirical_density_2d(data, t, *, lim=None, num: int = 161, arrows: int 
     if data.ndim != 2 or data.shape[1] != 2:
         raise ValueError(f"data must have shape (n, 2), got {tuple(data.shape)}")
     if ax is None:
-        _, ax = _plt12.subplots(figsize=(4.2, 4))
+        _, ax = plt.subplots(figsize=(4.2, 4))
     lim = float(data.abs().max()) * 1.25 + 0.3 if lim is None else float(lim)
-    u = _torch12.linspace(-lim, lim, num, dtype=_torch12.float64)
-    gx, gy = _torch12.meshgrid(u, u, indexing="xy")
-    dens, _ = _grid_eval12(data, t, _torch12.stack([gx.flatten(), gy.flatten()], 1))
-    log_dens = _np12.log(_np12.maximum(dens.reshape(num, num), 1e-300))
+    u = torch.linspace(-lim, lim, num, dtype=torch.float64)
+    gx, gy = torch.meshgrid(u, u, indexing="xy")
+    dens, _ = _grid_eval12(data, t, torch.stack([gx.flatten(), gy.flatten()], 1))
+    log_dens = np.log(np.maximum(dens.reshape(num, num), 1e-300))
     vmax = log_dens.max()
     ax.imshow(log_dens, origin="lower", extent=(-lim, lim, -lim, lim), cmap="magma",
               vmin=vmax - 12, vmax=vmax, interpolation="bilinear")
-    v = _torch12.linspace(-lim, lim, arrows, dtype=_torch12.float64)
-    ax_, ay_ = _torch12.meshgrid(v, v, indexing="xy")
-    _, score = _grid_eval12(data, t, _torch12.stack([ax_.flatten(), ay_.flatten()], 1))
-    norm = _np12.linalg.norm(score, axis=1, keepdims=True)
-    direction = score / _np12.maximum(norm, 1e-12)
+    v = torch.linspace(-lim, lim, arrows, dtype=torch.float64)
+    ax_, ay_ = torch.meshgrid(v, v, indexing="xy")
+    _, score = _grid_eval12(data, t, torch.stack([ax_.flatten(), ay_.flatten()], 1))
+    norm = np.linalg.norm(score, axis=1, keepdims=True)
+    direction = score / np.maximum(norm, 1e-12)
     ax.quiver(ax_.flatten(), ay_.flatten(), direction[:, 0], direction[:, 1], color="white",
               alpha=0.75, scale=arrows * 1.3, width=0.004)
     pts = data.cpu().numpy()
@@ -364,8 +358,8 @@ def plot_empirical_density_2d(data, t, *, lim=None, num: int = 161, arrows: int 
 
 def plot_empirical_density_2d_panels(data, ts, **kwargs):
     """One :func:`plot_empirical_density_2d` panel per ``t`` in ``ts``, side by side."""
-    fig, axes = _plt12.subplots(1, len(ts), figsize=(3.2 * len(ts), 3.4))
-    for ax, t in zip(_np12.atleast_1d(axes), ts):
+    fig, axes = plt.subplots(1, len(ts), figsize=(3.2 * len(ts), 3.4))
+    for ax, t in zip(np.atleast_1d(axes), ts):
         plot_empirical_density_2d(data, t, ax=ax, **kwargs)
     fig.suptitle(r"$\log \widehat{p}_t$ (colour, 12 nats shown), direction of $\nabla \log \widehat{p}_t$ "
                  "(arrows), training points (circles)", fontsize=9)
@@ -379,15 +373,15 @@ def plot_perturbation_studies(studies, ax=None):
     The exact curve is ``eps^2`` (black): the empirical score is the minimiser, with no linear term.
     """
     if ax is None:
-        _, ax = _plt12.subplots(figsize=(6, 4))
+        _, ax = plt.subplots(figsize=(6, 4))
     markers = "osD^v<>p"
-    e_all = _np12.array(studies[0].eps)
-    fine = _np12.linspace(e_all.min() * 1.1, e_all.max() * 1.1, 200)
+    e_all = np.array(studies[0].eps)
+    fine = np.linspace(e_all.min() * 1.1, e_all.max() * 1.1, 200)
     ax.plot(fine, fine ** 2, "k-", lw=1, label=r"$\varepsilon^2$ (exact)")
-    colours = _plt12.cm.viridis(_np12.linspace(0, 0.9, len(studies)))
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(studies)))
     for colour, marker, st in zip(colours, markers, studies):
-        eps = _np12.array(st.eps)
-        unit = (st.quadratic / _torch12.tensor(eps) ** 2).numpy()
+        eps = np.array(st.eps)
+        unit = (st.quadratic / torch.tensor(eps) ** 2).numpy()
         ratio = st.increase.numpy() / unit
         for k in range(ratio.shape[0]):
             ax.plot(eps, ratio[k], marker, color=colour, ms=4, alpha=0.8,
@@ -408,12 +402,12 @@ def plot_prop41_check(result, axes=None):
     """
     models = list(dict.fromkeys(r.model for r in result.rows))
     if axes is None:
-        _, axes = _plt12.subplots(1, len(models) + 1, figsize=(4.6 * (len(models) + 1), 4.2), squeeze=False,
+        _, axes = plt.subplots(1, len(models) + 1, figsize=(4.6 * (len(models) + 1), 4.2), squeeze=False,
                                   gridspec_kw=dict(width_ratios=[1.0] * len(models) + [0.75]))
         axes = axes[0]
     zax = axes[len(models)]
     all_ds = list(dict.fromkeys(r.d for r in result.rows))
-    zcol = dict(zip(all_ds, _plt12.cm.viridis(_np12.linspace(0, 0.85, len(all_ds)))))
+    zcol = dict(zip(all_ds, plt.cm.viridis(np.linspace(0, 0.85, len(all_ds)))))
     zmark = dict(zip(models, "os^D"))
     for r in result.rows:
         zax.plot(r.t, r.z, zmark[r.model], color=zcol[r.d], ms=4, mfc="none")
@@ -432,10 +426,10 @@ def plot_prop41_check(result, axes=None):
     for ax, model in zip(axes, models):
         rows = [r for r in result.rows if r.model == model]
         ds = list(dict.fromkeys(r.d for r in rows))
-        colours = _plt12.cm.viridis(_np12.linspace(0, 0.85, len(ds)))
+        colours = plt.cm.viridis(np.linspace(0, 0.85, len(ds)))
         for colour, d in zip(colours, ds):
             sub = [r for r in rows if r.d == d]
-            t = _np12.array([r.t for r in sub])
+            t = np.array([r.t for r in sub])
             ax.errorbar(t, [r.loss_gap for r in sub], yerr=[r.loss_gap_se for r in sub], fmt="o", ms=5,
                         mfc="none", color=colour, capsize=2, label=f"d = {d}: Loss-Gap")
             ax.errorbar(t * 1.06, [r.fisher for r in sub], yerr=[r.fisher_se for r in sub], fmt="x--",
@@ -457,8 +451,8 @@ def plot_fisher_asymmetry(curves: dict, ax=None):
     ``curves`` maps a label to the list of dicts of :func:`memsep_lib.prop41.fisher_asymmetry`.
     """
     if ax is None:
-        _, ax = _plt12.subplots(figsize=(6.5, 4.2))
-    colours = _plt12.cm.tab10.colors
+        _, ax = plt.subplots(figsize=(6.5, 4.2))
+    colours = plt.cm.tab10.colors
     for k, (label, rows) in enumerate(curves.items()):
         t = [r["t"] for r in rows]
         ax.errorbar(t, [r["empirical_law"] for r in rows], yerr=[r["empirical_law_se"] for r in rows],
@@ -478,20 +472,17 @@ def plot_fisher_asymmetry(curves: dict, ax=None):
 # Chapter 7 (DiT head pruning): importance heatmaps, memorisation over training, sample grids
 # ===========================================================================================
 
-import matplotlib.pyplot as _plt7
-import torch as _torch7
-
 
 def plot_head_importance(tables: dict, removed: dict, *, axes=None):
     """Layers x heads heatmaps, one per importance estimate in ``tables`` (label -> (L, H) values);
     the heads that Algorithm 1 removes (``removed[layer] = [heads]``) are marked with a cross."""
     if axes is None:
-        _, axes = _plt7.subplots(1, len(tables), figsize=(3.6 * len(tables), 3.2), squeeze=False)
+        _, axes = plt.subplots(1, len(tables), figsize=(3.6 * len(tables), 3.2), squeeze=False)
         axes = axes[0]
     for ax, (label, table) in zip(axes, tables.items()):
-        values = _torch7.as_tensor(table, dtype=_torch7.float64)
+        values = torch.as_tensor(table, dtype=torch.float64)
         im = ax.imshow(values.numpy(), cmap="viridis", aspect="auto")
-        _plt7.colorbar(im, ax=ax, fraction=0.046)
+        plt.colorbar(im, ax=ax, fraction=0.046)
         for layer, heads in removed.items():
             for h in heads:
                 ax.plot(h, int(layer), "x", color="red", markersize=10, markeredgewidth=2)
@@ -504,7 +495,7 @@ def plot_head_importance(tables: dict, removed: dict, *, axes=None):
 def plot_memorization_over_steps(per_seed: list, *, ax=None):
     """Memorisation fraction of the EMA model at each training milestone, one line per seed."""
     if ax is None:
-        _, ax = _plt7.subplots(figsize=(5, 3.2))
+        _, ax = plt.subplots(figsize=(5, 3.2))
     for k, seed in enumerate(per_seed):
         points = sorted((int(step), value) for step, value in seed["memorization_over_steps"].items())
         ax.plot([p[0] for p in points], [100 * p[1] for p in points], "o-", label=f"seed {k}")
@@ -516,11 +507,11 @@ def plot_memorization_over_steps(per_seed: list, *, ax=None):
 def plot_samples_with_nearest(rows: dict, train_uint8, *, num: int = 8):
     """For each model (label -> (samples uint8 (N,H,W,3), nearest training indices)), its samples
     above their nearest training images (pixel L2)."""
-    fig, axes = _plt7.subplots(2 * len(rows), num, figsize=(1.1 * num, 2.3 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(2 * len(rows), num, figsize=(1.1 * num, 2.3 * len(rows)), squeeze=False)
     for r, (label, (samples, nearest)) in enumerate(rows.items()):
         for c in range(num):
-            axes[2 * r, c].imshow(_torch7.as_tensor(samples[c], dtype=_torch7.uint8).numpy())
-            axes[2 * r + 1, c].imshow(_torch7.as_tensor(train_uint8[int(nearest[c])]).numpy())
+            axes[2 * r, c].imshow(torch.as_tensor(samples[c], dtype=torch.uint8).numpy())
+            axes[2 * r + 1, c].imshow(torch.as_tensor(train_uint8[int(nearest[c])]).numpy())
         axes[2 * r, 0].set_ylabel(f"{label}\nsample", fontsize=8)
         axes[2 * r + 1, 0].set_ylabel("nearest\ntraining", fontsize=8)
     for ax in axes.flat:
@@ -534,10 +525,6 @@ def plot_samples_with_nearest(rows: dict, train_uint8, *, num: int = 8):
 # Chapter 4 (Theorem 5.1, approximation widths): pruning curve, W* against n, error against W
 # ===========================================================================================
 
-import math as _math4
-
-import matplotlib.pyplot as _plt4
-import numpy as _np4
 
 _KIND_STYLE4 = {"empirical": ("C3", "o", r"empirical score $\nabla\log\widehat p_t$"),
                 "true": ("C0", "s", r"true score $\nabla\log p_t$")}
@@ -546,8 +533,8 @@ _KIND_STYLE4 = {"empirical": ("C3", "o", r"empirical score $\nabla\log\widehat p
 def plot_pruning_curves(num_units, errors_by_t: dict, *, ax=None):
     """Relative error of the one-layer network keeping the ``m`` most used units, one curve per ``t``."""
     if ax is None:
-        _, ax = _plt4.subplots(figsize=(5.2, 3.6))
-    colours = _plt4.cm.viridis(_np4.linspace(0.0, 0.85, max(len(errors_by_t), 1)))
+        _, ax = plt.subplots(figsize=(5.2, 3.6))
+    colours = plt.cm.viridis(np.linspace(0.0, 0.85, max(len(errors_by_t), 1)))
     n = max(num_units)
     for c, (t, errs) in zip(colours, errors_by_t.items()):
         m = [k for k, e in zip(num_units, errs) if k < n]
@@ -568,7 +555,7 @@ def plot_width_star(cfg: dict, summary: dict, *, axes=None, quantity: str = "W_s
     """
     ts = sorted(cfg["t_values"])
     if axes is None:
-        _, axes = _plt4.subplots(1, len(ts), figsize=(4.2 * len(ts), 3.6), sharey=True, squeeze=False)
+        _, axes = plt.subplots(1, len(ts), figsize=(4.2 * len(ts), 3.6), sharey=True, squeeze=False)
         axes = axes[0]
     tasks = summary["tasks"]
     values = summary[quantity]
@@ -577,16 +564,16 @@ def plot_width_star(cfg: dict, summary: dict, *, axes=None, quantity: str = "W_s
         for kind, (c, marker, label) in _KIND_STYLE4.items():
             pts = [(task["n"], v) for task, v in zip(tasks, values)
                    if task["kind"] == kind and task["t"] == t and task["m"] == 0]
-            fin = [(n, v) for n, v in pts if v is not None and _math4.isfinite(v)]
-            cen = [n for n, v in pts if v is None or not _math4.isfinite(v)]
+            fin = [(n, v) for n, v in pts if v is not None and math.isfinite(v)]
+            cen = [n for n, v in pts if v is None or not math.isfinite(v)]
             if fin:
                 ax.plot(*zip(*fin), marker, color=c, alpha=0.8, label=label)
             if cen:
                 ax.plot(cen, [top] * len(cen), marker, mfc="none", color=c, alpha=0.8)
             fit = summary["fits"][kind][str(t)].get("fit" if quantity == "W_star" else "fit_N")
             if fit:
-                ns = _np4.array(sorted({n for n, _ in pts}), dtype=float)
-                ax.plot(ns, _np4.exp(fit["intercept"]) * ns ** fit["slope"], "--", color=c,
+                ns = np.array(sorted({n for n, _ in pts}), dtype=float)
+                ax.plot(ns, np.exp(fit["intercept"]) * ns ** fit["slope"], "--", color=c,
                         label=f"slope {fit['slope']:.2f} ± {fit['slope_se']:.2f}")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)
@@ -600,9 +587,9 @@ def plot_width_star(cfg: dict, summary: dict, *, axes=None, quantity: str = "W_s
 def plot_error_vs_width(cfg: dict, search: dict, t: float, *, axes=None):
     """Relative test error against width, one curve per ``n``; left the empirical, right the true score."""
     if axes is None:
-        _, axes = _plt4.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
+        _, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
     ns = sorted(cfg["n_values"])
-    colours = _plt4.cm.viridis(_np4.linspace(0.0, 0.9, len(ns)))
+    colours = plt.cm.viridis(np.linspace(0.0, 0.9, len(ns)))
     for ax, kind in zip(axes, ("empirical", "true")):
         for c, n in zip(colours, ns):
             for task, errs in zip(search["tasks"], search["test_error"]):
@@ -627,7 +614,7 @@ def plot_duplicates(cfg: dict, search: dict, *, axes=None):
     """
     pairs = cfg["duplicates"]
     if axes is None:
-        _, axes = _plt4.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 3.6), sharey=True, squeeze=False)
+        _, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 3.6), sharey=True, squeeze=False)
         axes = axes[0]
     t = min(cfg["t_values"])
     curves = {(task["n"], task["m"], task["rep"]): errs for task, errs in zip(search["tasks"], search["test_error"])
@@ -657,5 +644,5 @@ def explore_pruning(n: int = 64, t: float = 0.05, *, num_queries: int = 2048, ax
 
     study = pruning_study(int(n), [float(t)], num_queries=num_queries)
     if ax is None:
-        _, ax = _plt4.subplots(figsize=(5.6, 3.8))
+        _, ax = plt.subplots(figsize=(5.6, 3.8))
     return plot_pruning_curves(study["num_units"], study["errors"], ax=ax)
