@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from .config import by_profile, get_device
+from .fits import power_law_fit
 from .mixtures import GaussianMixture, well_separated_mixture
 from .process import alpha, sigma
 from .results import jsonable
@@ -623,28 +624,11 @@ def width_threshold(widths: Sequence[float], errors: Sequence[float], eps: float
 
 
 def loglog_fit(x: Sequence[float], y: Sequence[float]) -> dict:
-    """Least-squares fit ``log y = c + slope log x`` over the finite pairs; slope with its standard error.
-
-    Returns ``{"slope", "slope_se", "intercept", "num_points"}`` (``slope_se`` is ``inf`` with 2 points).
-    """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError("x and y must be 1-D sequences of the same length")
-    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if len(np.unique(x[ok])) < 2:
-        raise ValueError("at least two distinct x with finite positive y are needed")
-    lx, ly = np.log(x[ok]), np.log(y[ok])
-    A = np.stack([np.ones_like(lx), lx], 1)
-    coef, *_ = np.linalg.lstsq(A, ly, rcond=None)
-    k = int(ok.sum())
-    if k > 2:
-        resid = ly - A @ coef
-        cov = (resid @ resid / (k - 2)) * np.linalg.inv(A.T @ A)
-        se = float(math.sqrt(cov[1, 1]))
-    else:
-        se = math.inf
-    return {"slope": float(coef[1]), "slope_se": se, "intercept": float(coef[0]), "num_points": k}
+    """:func:`memsep_lib.fits.power_law_fit` over the finite pairs (a width that never reached eps is inf),
+    in this chapter's keys ``{"slope", "slope_se", "intercept", "num_points"}``."""
+    fit = power_law_fit(x, y, drop_invalid=True)
+    return {"slope": fit["exponent"], "slope_se": fit["stderr"], "intercept": fit["intercept"],
+            "num_points": fit["num_points"]}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .nets import sinusoidal_embedding
 from .process import sigma
 
-__all__ = ["DiT", "FlatScore", "DIT_CONFIGS", "timestep_embedding", "sincos_pos_embed_2d"]
+__all__ = ["DiT", "FlatScore", "DIT_CONFIGS", "sincos_pos_embed_2d"]
 
 # Model sizes (hidden size, depth, heads, patch size). "S" is the paper-scale DiT-S; the smaller
 # ones are for the CPU profiles.
@@ -35,15 +36,6 @@ DIT_CONFIGS = {
     "DiT-XS/4": dict(hidden_size=192, depth=6, num_heads=6, patch_size=4),
     "DiT-T/4": dict(hidden_size=96, depth=4, num_heads=4, patch_size=4),
 }
-
-
-def timestep_embedding(c: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal features ``[cos(c w_j), sin(c w_j)]`` with ``w_j = max_period^(-j / (dim/2))``, shape ``(B, dim)``."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=c.device) / half)
-    args = c.float()[:, None] * freqs[None]
-    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-    return F.pad(emb, (0, dim % 2))
 
 
 def _sincos_1d(dim: int, pos: torch.Tensor) -> torch.Tensor:
@@ -83,7 +75,7 @@ class TimeEmbedder(nn.Module):
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         c = 1000 * (torch.log(t) - self.log_t_min) / (self.log_t_max - self.log_t_min)
-        return self.mlp(timestep_embedding(c, self.frequency_dim))
+        return self.mlp(sinusoidal_embedding(c, self.frequency_dim, scale=1.0))
 
 
 class Attention(nn.Module):

@@ -50,7 +50,6 @@ __all__ = [
     "hessian_eigenvalues_on_segment",
     "LipschitzSearch",
     "maximize_local_lipschitz",
-    "fit_power_law",
     "mixture_posterior_cov",
     "LipschitzSweep",
     "lipschitz_vs_time",
@@ -262,20 +261,6 @@ def maximize_local_lipschitz(matrix_fn: MatrixFn, starts: torch.Tensor, t, *, st
     best = int(torch.argmax(best_lip))
     return LipschitzSearch(value=best_lip[best].item(), argmax=best_x[best].clone(), values=best_lip,
                            points=best_x)
-
-
-def fit_power_law(x, y) -> tuple[float, float]:
-    """Least-squares fit ``log y = p log x + c``; returns ``(p, c)`` (the log-log slope and intercept)."""
-    x = torch.as_tensor(x, dtype=torch.float64).flatten()
-    y = torch.as_tensor(y, dtype=torch.float64).flatten()
-    if x.numel() != y.numel() or x.numel() < 2:
-        raise ValueError("x and y must have the same number (>= 2) of entries")
-    if (x <= 0).any() or (y <= 0).any():
-        raise ValueError("x and y must be positive for a log-log fit")
-    lx, ly = x.log(), y.log()
-    design = torch.stack([lx, torch.ones_like(lx)], 1)
-    sol = torch.linalg.lstsq(design, ly[:, None]).solution[:, 0]
-    return sol[0].item(), sol[1].item()
 
 
 def mixture_posterior_cov(mixture: GaussianMixture, x: torch.Tensor, t) -> torch.Tensor:

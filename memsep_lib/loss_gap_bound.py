@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from .config import by_profile, get_device
+from .fits import power_law_fit
 from .losses import loss_gap
 from .mixtures import GaussianMixture, well_separated_mixture
 from .process import alpha, sigma
@@ -58,7 +59,6 @@ __all__ = [
     "small_t_end",
     "in_small_t_interval",
     "loss_gap_over_datasets",
-    "power_law_fit",
     "predicted_crossover_exponent",
     "crossover_scale",
     "t_curves",
@@ -262,29 +262,6 @@ def loss_gap_over_datasets(mixture: GaussianMixture, n: int, t_values: Sequence[
     if own_weight_samples:
         out["own_weight"] = weights.mean(0).tolist()
     return out
-
-
-def power_law_fit(x, y) -> dict:
-    """Least squares ``log y = p log x + c``: ``{'exponent': p, 'stderr': se(p), 'intercept': c}``.
-
-    ``stderr`` is the usual regression standard error (NaN with two points).
-    """
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
-    if x.size != y.size or x.size < 2:
-        raise ValueError("x and y must have the same number (>= 2) of entries")
-    if np.any(x <= 0) or np.any(y <= 0) or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise ValueError("x and y must be finite and positive for a log-log fit")
-    lx, ly = np.log(x), np.log(y)
-    design = np.stack([lx, np.ones_like(lx)], 1)
-    coef, *_ = np.linalg.lstsq(design, ly, rcond=None)
-    if x.size > 2:
-        resid = ly - design @ coef
-        s2 = resid @ resid / (x.size - 2)
-        se = math.sqrt(s2 / np.sum((lx - lx.mean()) ** 2))
-    else:
-        se = math.nan
-    return {"exponent": float(coef[0]), "stderr": se, "intercept": float(coef[1])}
 
 
 def predicted_crossover_exponent(d: int, n_values: Sequence[int]) -> float:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from memsep_lib.dit import DiT, sincos_pos_embed_2d, timestep_embedding
+from memsep_lib.dit import DiT, sincos_pos_embed_2d
 from memsep_lib.process import sigma
 
 
@@ -68,8 +68,8 @@ def test_embeddings():
     pe = sincos_pos_embed_2d(16, 4)
     assert pe.shape == (16, 16) and torch.isfinite(pe).all()
     assert len({tuple(r.tolist()) for r in pe}) == 16   # every position distinct
-    emb = timestep_embedding(torch.tensor([0.0, 1.0]), 7)
-    assert emb.shape == (2, 7)
+    assert DiT(input_size=8, patch_size=2, hidden_size=32, depth=1, num_heads=4).t_embedder(
+        torch.tensor([1e-3, 1.0])).shape == (2, 32)
     with pytest.raises(ValueError, match="divisible by 4"):
         sincos_pos_embed_2d(6, 2)
 

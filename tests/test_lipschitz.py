@@ -3,12 +3,13 @@ import math
 import pytest
 import torch
 
+from memsep_lib.fits import power_law_fit
+
 from memsep_lib.lipschitz import (
     autograd_jacobian,
     closest_pairs,
     empirical_hessian_fn,
     empirical_lipschitz_scale,
-    fit_power_law,
     gaussian_lipschitz,
     hessian_eigenvalues_on_segment,
     jacobian_fn,
@@ -134,14 +135,6 @@ def test_segment_eigenvalues():
     assert eigs[5, 1].item() == pytest.approx(two_point_midpoint_lipschitz(1.0, t), rel=1e-10)
 
 
-def test_fit_power_law():
-    x = torch.logspace(-3, 0, 7, dtype=D)
-    p, c = fit_power_law(x, 5 * x ** -4)
-    assert p == pytest.approx(-4) and c == pytest.approx(math.log(5))
-    with pytest.raises(ValueError, match="positive"):
-        fit_power_law([1.0, 2.0], [1.0, -1.0])
-
-
 def test_sweep_shows_the_s_minus_4_law(data, mixture, gen):
     times = [1e-6, 1e-5, 1e-4, 0.5]
     sw = lipschitz_vs_time(data, times, true_hessian=mixture.hessian,
@@ -149,7 +142,7 @@ def test_sweep_shows_the_s_minus_4_law(data, mixture, gen):
                            num_restarts=4, steps=15, generator=gen)
     assert sw.empirical_max.shape == (4,)
     assert (sw.empirical_max >= sw.closest_midpoint * (1 - 1e-12)).all()
-    p, _ = fit_power_law(sw.s[:3], sw.empirical_max[:3])
+    p = power_law_fit(sw.s[:3], sw.empirical_max[:3])["exponent"]
     assert abs(p + 4) < 0.05
     # closest-pair midpoint / (s^-4 Dmin^2) -> a_t^2 / 4
     assert (sw.closest_midpoint[0] / sw.reference[0]).item() == pytest.approx(0.25, rel=1e-2)

@@ -77,13 +77,7 @@ def test_own_posterior_weight_limits(gen):
     assert lgb.own_posterior_weight(data, 20.0, num_samples=200, generator=gen) < 0.1
 
 
-def test_power_law_fit_and_crossover():
-    x = np.array([1.0, 10.0, 100.0, 1000.0])
-    fit = lgb.power_law_fit(x, 3.0 * x ** -0.25)
-    assert fit["exponent"] == pytest.approx(-0.25) and fit["stderr"] < 1e-10
-    assert math.exp(fit["intercept"]) == pytest.approx(3.0)
-    with pytest.raises(ValueError, match="positive"):
-        lgb.power_law_fit([1.0, 2.0], [1.0, -1.0])
+def test_crossover_scale():
     ts = [0.01, 0.1, 1.0]
     u = [sigma(t) / alpha(t) for t in ts]
     c = lgb.crossover_scale(ts, [1.0, 0.5, 0.0])
