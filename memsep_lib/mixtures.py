@@ -83,13 +83,16 @@ class GaussianMixture:
         return (x, labels) if return_labels else x
 
     def _noised(self, x: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per component: log-density terms ``(B, K)``, ``g_k(x)`` ``(B, K, d)``, and ``C_k^{-1}`` ``(K, d, d)``."""
+        """Per component of ``P_t``: log-density terms ``(B, K)``, ``g_k(x)`` ``(B, K, d)``, and ``C_k^{-1}`` ``(K, d, d)``."""
         t = check_time(t)
+        return self._components(x, alpha(t), sigma(t) ** 2)
+
+    def _components(self, x: torch.Tensor, a: float, s2: float):
+        """:meth:`_noised` for the law of ``a X_0 + sqrt(s2) Z`` (``a = 1, s2 = 0``: ``P`` itself)."""
         check_points(x, "x", dim=self.dim)
         if x.dtype != self.means.dtype or x.device != self.means.device:
             raise TypeError(f"x must have dtype {self.means.dtype} on {self.means.device}, "
                             f"got {x.dtype} on {x.device}")
-        a, s2 = alpha(t), sigma(t) ** 2
         eye = torch.eye(self.dim, dtype=x.dtype, device=x.device)
         chol = torch.linalg.cholesky(a * a * self.covs + s2 * eye)                  # (K, d, d)
         diff = x[:, None, :] - a * self.means[None]                                  # (B, K, d)
@@ -102,6 +105,11 @@ class GaussianMixture:
                      - 0.5 * log_det - 0.5 * self.dim * math.log(2 * math.pi))
         g = -torch.cholesky_solve(rhs, chol).permute(2, 0, 1)
         return log_terms, g, torch.cholesky_inverse(chol)
+
+    def data_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """``log p(x)`` of the clean mixture ``P`` (time 0), shape ``(B,)``."""
+        log_terms, _, _ = self._components(x, 1.0, 0.0)
+        return torch.logsumexp(log_terms, 1)
 
     def log_prob(self, x: torch.Tensor, t) -> torch.Tensor:
         """``log p_t(x)``, shape ``(B,)``."""

@@ -35,15 +35,17 @@ from torch import nn
 
 from .config import get_profile
 from .losses import dsm_loss
-from .process import sample_log_uniform_time, sample_uniform_time, sigma
+from .process import alpha, sample_log_uniform_time, sample_uniform_time, sigma
 from .validation import check_points, check_positive_int, check_time
 
 __all__ = [
     "sinusoidal_embedding",
     "ScoreMLP",
+    "ScoreMLPStack",
     "TrainingLog",
     "make_optimizer",
     "train_score_net",
+    "train_score_stack",
     "score_mse",
     "evaluate_score_net",
 ]
@@ -153,6 +155,101 @@ class ScoreMLP(nn.Module):
                 f"time_embedding_dim={self.time_embedding_dim}, activation={self.activation!r}")
 
 
+class ScoreMLPStack(nn.Module):
+    """``G`` independent :class:`ScoreMLP` networks of one architecture, evaluated and trained together.
+
+    Every parameter of the ``G`` members is stacked along a leading model axis, and each layer is one
+    batched product ``h <- act(baddbmm(b_l + c_l(t), h, W_l))`` on inputs of shape ``(G, B, .)``, so a
+    grid of small networks costs a few large matrix products instead of ``G`` small ones. Member ``g``
+    computes exactly the function of a :class:`ScoreMLP` with its weights (:meth:`member`).
+    Initialisation: ``nn.Linear``'s default, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, drawn per member.
+
+    ``weight_decay`` (shape ``(G,)``) is each member's decoupled (AdamW) weight decay on its weight
+    matrices, applied by :func:`train_score_stack`.
+    """
+
+    def __init__(self, num_models: int, dim: int, width: int = 128, depth: int = 3, time_embedding_dim: int = 32,
+                 *, weight_decay=0.0, time_scale: float = 1000.0, generator: torch.Generator | None = None,
+                 dtype=torch.float32, device=None):
+        super().__init__()
+        for name, value in (("num_models", num_models), ("dim", dim), ("width", width), ("depth", depth),
+                            ("time_embedding_dim", time_embedding_dim)):
+            check_positive_int(value, name)
+        device = generator.device if generator is not None else device
+        decay = torch.as_tensor(weight_decay, dtype=torch.float64).expand(num_models).clone()
+        if not torch.isfinite(decay).all() or (decay < 0).any():
+            raise ValueError(f"weight_decay must be finite and >= 0 (a float or {num_models} values)")
+        self.register_buffer("weight_decay", decay.to(dtype=dtype, device=device))
+        self.num_models, self.dim, self.width, self.depth = num_models, dim, width, depth
+        self.time_embedding_dim, self.time_scale = time_embedding_dim, time_scale
+
+        def linear(fan_in, fan_out):
+            bound = 1.0 / math.sqrt(fan_in)
+            draw = lambda *shape: nn.Parameter(
+                (2 * torch.rand(num_models, *shape, generator=generator, dtype=dtype, device=device) - 1) * bound)
+            return draw(fan_in, fan_out), draw(1, fan_out)
+
+        layers = [linear(dim, width)] + [linear(width, width) for _ in range(depth - 1)] + [linear(width, dim)]
+        self.weights = nn.ParameterList([w for w, _ in layers])
+        self.biases = nn.ParameterList([b for _, b in layers])
+        self.time_weight, self.time_bias = linear(time_embedding_dim, depth * width)
+
+    def eps(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Noise predictions ``(G, B, d)`` of the members on ``x`` ``(G, B, d)`` at times ``t`` ``(G, B)``."""
+        G, B = self.num_models, x.shape[1]
+        if x.shape != (G, B, self.dim) or t.shape != (G, B):
+            raise ValueError(f"x must have shape ({G}, B, {self.dim}) and t shape ({G}, B); "
+                             f"got {tuple(x.shape)} and {tuple(t.shape)}")
+        emb = sinusoidal_embedding(t.reshape(-1), self.time_embedding_dim, scale=self.time_scale)
+        shifts = torch.baddbmm(self.time_bias, emb.view(G, B, -1), self.time_weight).chunk(self.depth, dim=2)
+        h = x
+        for l in range(self.depth):
+            h = torch.relu(torch.baddbmm(self.biases[l], h, self.weights[l]) + shifts[l])
+        return torch.baddbmm(self.biases[-1], h, self.weights[-1])
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Scores ``s_g(x, t) = -eps_g(x, t) / s_t``, shape ``(G, B, d)``."""
+        return -self.eps(x, t) / sigma(t)[..., None]
+
+    def joint_score_fn(self, samples_per_model: int):
+        """A ``score_fn(x, t)`` on ``(G * m, d)`` rows, rows ``g*m .. (g+1)*m - 1`` scored by member ``g``.
+
+        With it one call of :func:`memsep_lib.sampling.sample` (``batch_size = G * m``) draws ``m``
+        samples from every member.
+        """
+        m = check_positive_int(samples_per_model, "samples_per_model")
+
+        def score_fn(x: torch.Tensor, t) -> torch.Tensor:
+            if x.shape[0] != self.num_models * m:
+                raise ValueError(f"x must have {self.num_models} x {m} rows, got {x.shape[0]}")
+            tt = torch.full((self.num_models, m), check_time(t), dtype=x.dtype, device=x.device)
+            return self(x.view(self.num_models, m, self.dim), tt).reshape(x.shape)
+
+        return score_fn
+
+    def num_parameters(self) -> int:
+        """Trainable parameters of ONE member (equal to :meth:`ScoreMLP.num_parameters` of the same size)."""
+        return sum(p[0].numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def member(self, g: int) -> ScoreMLP:
+        """Member ``g`` as a stand-alone :class:`ScoreMLP` (ReLU) with the same weights."""
+        if not 0 <= g < self.num_models:
+            raise ValueError(f"g must lie in [0, {self.num_models}), got {g}")
+        net = ScoreMLP(self.dim, self.width, self.depth, self.time_embedding_dim, time_scale=self.time_scale)
+        net = net.to(device=self.weights[0].device, dtype=self.weights[0].dtype)
+        for layer, w, b in zip(list(net.hidden) + [net.out], self.weights, self.biases):
+            layer.weight.copy_(w[g].T)
+            layer.bias.copy_(b[g, 0])
+        net.time_shift.weight.copy_(self.time_weight[g].T)
+        net.time_shift.bias.copy_(self.time_bias[g, 0])
+        return net.eval()
+
+    def extra_repr(self) -> str:
+        return (f"num_models={self.num_models}, dim={self.dim}, width={self.width}, depth={self.depth}, "
+                f"time_embedding_dim={self.time_embedding_dim}")
+
+
 @dataclass
 class TrainingLog:
     """Loss history of :func:`train_score_net`: mean loss over each logging window, by step.
@@ -243,24 +340,38 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
     optimizer = make_optimizer(net, lr=lr, weight_decay=weight_decay) if optimizer is None else optimizer
     log = TrainingLog() if log is None else log
 
-    from tqdm.auto import tqdm  # imported here: only needed when training
-
+    time_sampler = time_samplers[time_distribution]
     n = data.shape[0]
-    net.train()
-    start_time = time.perf_counter()
-    window = torch.zeros((), device=data.device, dtype=torch.float64)
-    window_steps = 0
-    bar = tqdm(range(steps), desc="DSM training", disable=not progress, leave=False)
-    for _ in bar:
+
+    def batch_loss() -> torch.Tensor:
         idx = torch.randint(n, (batch_size,), generator=generator, device=data.device)
-        t = time_samplers[time_distribution](batch_size, t0, T, generator=generator, device=data.device,
-                                             dtype=data.dtype)
+        t = time_sampler(batch_size, t0, T, generator=generator, device=data.device, dtype=data.dtype)
         per_sample = dsm_loss(net, data[idx], t, generator=generator)
         if loss_weighting == "sigma2":
             per_sample = per_sample * sigma(t) ** 2
-        loss = per_sample.mean()
+        return per_sample.mean()
+
+    return _training_loop(net, optimizer, log, batch_loss, steps=steps, log_every=log_every, callbacks=callbacks,
+                          progress=progress, desc="DSM training")
+
+
+def _training_loop(net: nn.Module, optimizer: torch.optim.Optimizer, log: TrainingLog, batch_loss: Callable,
+                   *, steps: int, log_every: int, callbacks: list, progress: bool, desc: str,
+                   before_step: Callable[[], None] | None = None) -> TrainingLog:
+    """``steps`` optimizer steps on ``batch_loss()``; the mean loss of every ``log_every`` steps goes to ``log``."""
+    from tqdm.auto import tqdm  # imported here: only needed when training
+
+    net.train()
+    start_time = time.perf_counter()
+    window = torch.zeros((), dtype=torch.float64, device=next(net.parameters()).device)
+    window_steps = 0
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
+    for _ in bar:
+        loss = batch_loss()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if before_step is not None:
+            before_step()
         optimizer.step()
         log.step += 1
         window += loss.detach().double()
@@ -280,6 +391,81 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
     log.wall_time_s += time.perf_counter() - start_time
     net.eval()
     return log
+
+
+def train_score_stack(stack: ScoreMLPStack, data: torch.Tensor, *, sizes: torch.Tensor | None = None, steps: int,
+                      batch_size: int = 256, lr: float = 1e-3, t0: float = 1e-3, T: float = 1.0,
+                      generator: torch.Generator | None = None, time_distribution: str = "uniform",
+                      optimizer: torch.optim.Optimizer | None = None, log: TrainingLog | None = None,
+                      log_every: int | None = None,
+                      callbacks: Iterable[Callable[[int, nn.Module, torch.Tensor], None]] = (),
+                      progress: bool | None = None, weight_decay: float = 0.0) -> TrainingLog:
+    """Train the ``G`` members of ``stack``, member ``g`` on ``data[g, :sizes[g]]``, as :func:`train_score_net` does.
+
+    Each step every member draws its own ``batch_size`` training points, times and noise, and the
+    members' noise-prediction losses ``mean |z - eps_g(a_t x + s_t z, t)|^2`` (the ``sigma2``-weighted
+    DSM loss) are summed, so each member's gradient is that of its own loss; Adam is elementwise, so
+    the members train exactly as if apart. Member ``g``'s decoupled weight decay
+    ``W <- (1 - lr * stack.weight_decay[g]) W`` is applied to its weight matrices (those
+    :func:`make_optimizer` decays) before each step
+    (the optimizer itself must not decay; ``weight_decay`` is accepted only as ``0`` for
+    :func:`memsep_lib.training.train_resumable`).
+
+    Args:
+        data: ``(G, n_max, d)`` training sets, padded to the largest ``n``; ``sizes`` ``(G,)`` their
+            sizes (default: all ``n_max`` rows).
+    """
+    if not isinstance(stack, ScoreMLPStack):
+        raise TypeError(f"stack must be a ScoreMLPStack, got {type(stack).__name__}")
+    G = stack.num_models
+    if not isinstance(data, torch.Tensor) or data.ndim != 3 or data.shape[0] != G or data.shape[2] != stack.dim:
+        raise ValueError(f"data must have shape ({G}, n, {stack.dim}), got "
+                         f"{tuple(data.shape) if isinstance(data, torch.Tensor) else type(data).__name__}")
+    check_points(data.reshape(-1, stack.dim), "data")
+    sizes = torch.full((G,), data.shape[1]) if sizes is None else torch.as_tensor(sizes)
+    if sizes.shape != (G,) or (sizes < 1).any() or (sizes > data.shape[1]).any():
+        raise ValueError(f"sizes must hold {G} integers in [1, {data.shape[1]}]")
+    if weight_decay:
+        raise ValueError("per-member weight decay lives in stack.weight_decay; weight_decay must be 0")
+    check_positive_int(steps, "steps")
+    check_positive_int(batch_size, "batch_size")
+    t0, T = check_time(t0, "t0"), check_time(T, "T")
+    if t0 >= T:
+        raise ValueError(f"t0 must be smaller than T, got t0={t0}, T={T}")
+    time_samplers = {"uniform": sample_uniform_time, "log_uniform": sample_log_uniform_time}
+    if time_distribution not in time_samplers:
+        raise ValueError(f"time_distribution must be one of {sorted(time_samplers)}, got {time_distribution!r}")
+    param = stack.weights[0]
+    if param.device != data.device or param.dtype != data.dtype:
+        raise TypeError(f"data ({data.dtype} on {data.device}) must match the stack's parameters "
+                        f"({param.dtype} on {param.device})")
+    log_every = max(1, steps // 200) if log_every is None else check_positive_int(log_every, "log_every")
+    progress = get_profile() != "ci" if progress is None else bool(progress)
+    optimizer = make_optimizer(stack, lr=lr) if optimizer is None else optimizer
+    log = TrainingLog() if log is None else log
+    time_sampler = time_samplers[time_distribution]
+    sizes = sizes.to(device=data.device, dtype=torch.long)[:, None]
+    rows = torch.arange(G, device=data.device)[:, None]
+    decays = stack.weight_decay[:, None, None]
+
+    def batch_loss() -> torch.Tensor:
+        u = torch.rand(G, batch_size, generator=generator, device=data.device, dtype=data.dtype)
+        x0 = data[rows, (u * sizes).long().minimum(sizes - 1)]       # uniform index in [0, n_g)
+        t = time_sampler(G * batch_size, t0, T, generator=generator, device=data.device,
+                         dtype=data.dtype).view(G, batch_size)
+        z = torch.randn(x0.shape, generator=generator, device=data.device, dtype=data.dtype)
+        x_t = alpha(t)[..., None] * x0 + sigma(t)[..., None] * z
+        return (stack.eps(x_t, t) - z).pow(2).sum(2).mean(1).sum()    # logged: the sum over members
+
+    @torch.no_grad()
+    def decay_weights() -> None:
+        lr_now = optimizer.param_groups[0]["lr"]
+        for w in [*stack.weights, stack.time_weight]:      # the matrices make_optimizer would decay
+            w.mul_(1 - lr_now * decays)
+
+    return _training_loop(stack, optimizer, log, batch_loss, steps=steps, log_every=log_every,
+                          callbacks=list(callbacks), progress=progress, desc=f"DSM training ({G} nets)",
+                          before_step=decay_weights)
 
 
 @torch.no_grad()

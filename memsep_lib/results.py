@@ -108,3 +108,26 @@ def list_results(results_dir: Path | str | None = None) -> list[dict]:
         rows.append({**{f: record[f] for f in PROVENANCE_FIELDS}, "file": path.name})
     order = {p: i for i, p in enumerate(PROFILES)}
     return sorted(rows, key=lambda r: (r["experiment"], order.get(r["profile"], len(order)), r["file"]))
+
+
+class StageCache:
+    """Results of the finished stages of a long run, in ``folder/stages.json``, so a rerun skips them.
+
+    ``get(name, compute)`` returns the stored value of stage ``name``, or runs ``compute()``, stores its
+    (JSON-serialisable) value atomically and returns it.
+    """
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / "stages.json"
+        self.done = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def get(self, name: str, compute):
+        if name not in self.done:
+            self.done[name] = jsonable(compute())
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.done))
+            tmp.replace(self.path)
+        return self.done[name]
+

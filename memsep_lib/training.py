@@ -89,17 +89,20 @@ def load_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.opti
 def train_resumable(net: nn.Module, data: torch.Tensor, *, steps: int, generator: torch.Generator,
                     checkpoint_path: str | Path | None = None, checkpoint_every: int = 500,
                     ema_decay: float | None = None, lr: float = 1e-3, weight_decay: float = 0.0,
-                    log_every: int = 50, callbacks=(), **train_kwargs):
+                    log_every: int = 50, callbacks=(), train_fn=None, **train_kwargs):
     """DSM training (:func:`memsep_lib.nets.train_score_net`) that checkpoints and resumes exactly.
 
     Trains ``net`` until ``steps`` optimizer steps in total. If ``checkpoint_path`` exists, model,
     optimizer, EMA, generator and loss log are restored from it first and training continues from
-    its step; a checkpoint is written every ``checkpoint_every`` steps and at the end. The loss is
+    its step; a checkpoint is written every ``checkpoint_every`` steps and at the end. ``train_fn``
+    (default :func:`~memsep_lib.nets.train_score_net`; or :func:`~memsep_lib.nets.train_score_stack`)
+    does the training and receives ``train_kwargs``. The loss is
     logged every ``log_every`` steps, which must divide ``checkpoint_every`` so that a checkpoint
     never falls inside a logging window. Returns ``(log, ema)`` (``ema`` is None without ``ema_decay``).
     """
     from .nets import TrainingLog, make_optimizer, train_score_net
 
+    train_fn = train_score_net if train_fn is None else train_fn
     if checkpoint_every % log_every:
         raise ValueError(f"log_every={log_every} must divide checkpoint_every={checkpoint_every}")
 
@@ -117,7 +120,7 @@ def train_resumable(net: nn.Module, data: torch.Tensor, *, steps: int, generator
 
     hooks = ([lambda step, model, loss: ema.update(model)] if ema is not None else []) + list(callbacks) + [save]
     if log.step < steps:
-        train_score_net(net, data, steps=steps - log.step, optimizer=optimizer, log=log, generator=generator,
+        train_fn(net, data, steps=steps - log.step, optimizer=optimizer, log=log, generator=generator,
                         log_every=log_every, callbacks=hooks, **train_kwargs)
         save()
     return log, ema

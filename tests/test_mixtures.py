@@ -43,6 +43,16 @@ def test_single_gaussian_matches_closed_form(gen):
     assert torch.allclose(gm.log_prob(x, t), ref.log_prob(x), atol=1e-12)
     assert torch.allclose(gm.score(x, t), -(x - alpha(t) * mu[0]) @ torch.linalg.inv(C), atol=1e-12)
     assert torch.allclose(gm.hessian(x, t), -torch.linalg.inv(C).expand(5, 2, 2), atol=1e-12)
+    clean = torch.distributions.MultivariateNormal(mu[0], Sigma[0])
+    assert torch.allclose(gm.data_log_prob(x), clean.log_prob(x), atol=1e-12)
+
+
+def test_data_log_prob_is_the_small_t_limit(gen):
+    gm = _random_mixture(gen, K=3, d=2)
+    x = gm.sample(6, gen)
+    assert torch.allclose(gm.data_log_prob(x), gm.log_prob(x, 1e-10), atol=1e-6)
+    with pytest.raises(ValueError, match="dimension"):
+        gm.data_log_prob(x[:, :1])
 
 
 def test_sampling_moments(gen):

@@ -7,12 +7,14 @@ from memsep_lib.lipschitz import jacobian_fn, local_lipschitz
 from memsep_lib.mixtures import GaussianMixture
 from memsep_lib.nets import (
     ScoreMLP,
+    ScoreMLPStack,
     TrainingLog,
     evaluate_score_net,
     make_optimizer,
     score_mse,
     sinusoidal_embedding,
     train_score_net,
+    train_score_stack,
 )
 from memsep_lib.process import sigma
 
@@ -159,3 +161,68 @@ def test_unknown_time_distribution_is_a_clear_error():
 
     with pytest.raises(ValueError, match="time_distribution"):
         train_score_net(ScoreMLP(2), torch.randn(8, 2), steps=1, time_distribution="beta")
+
+
+def test_stack_members_are_score_mlps():
+    stack = ScoreMLPStack(3, 4, width=16, depth=2, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(3, 5, 4)
+    t = torch.rand(3, 5) + 0.01
+    out = stack(x, t)
+    assert out.shape == (3, 5, 4)
+    for g in range(3):
+        net = stack.member(g)
+        assert net.num_parameters() == stack.num_parameters()
+        assert torch.allclose(net(x[g], t[g]), out[g], rtol=1e-5, atol=1e-5)
+    joint = stack.joint_score_fn(5)(x.reshape(15, 4), 0.3)
+    assert torch.allclose(joint[5:10], stack.member(1)(x[1], 0.3), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="shape"):
+        stack(x[:2], t[:2])
+    with pytest.raises(ValueError, match="rows"):
+        stack.joint_score_fn(4)(x.reshape(15, 4), 0.3)
+    with pytest.raises(ValueError, match="weight_decay"):
+        ScoreMLPStack(2, 4, weight_decay=[0.1, -1.0])
+    with pytest.raises(ValueError, match="g must"):
+        stack.member(3)
+
+
+def _train_stack(data, sizes, decay, steps=30):
+    stack = ScoreMLPStack(2, 2, width=16, depth=2, weight_decay=decay, generator=torch.Generator().manual_seed(0))
+    log = train_score_stack(stack, data, sizes=sizes, steps=steps, batch_size=32, lr=1e-2,
+                            generator=torch.Generator().manual_seed(1), progress=False)
+    return stack, log
+
+
+def test_stack_members_train_independently_and_decay_shrinks_weights():
+    gen = torch.Generator().manual_seed(2)
+    data = torch.randn(2, 40, 2, generator=gen)
+    a, log = _train_stack(data, [40, 25], [0.0, 0.0])
+    changed = data.clone()
+    changed[1, :25] += 3.0          # member 1's data changes; member 0 must not notice
+    b, _ = _train_stack(changed, [40, 25], [0.0, 0.0])
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p[0], q[0]) and not torch.equal(p[1], q[1])
+    assert log.step == 30 and log.losses[-1] < log.losses[0]
+    padded = data.clone()
+    padded[1, 25:] = 1e3            # rows beyond sizes[1] are never drawn
+    c, _ = _train_stack(padded, [40, 25], [0.0, 0.0])
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+    d, _ = _train_stack(data, [40, 25], [0.0, 5.0], steps=60)
+    e, _ = _train_stack(data, [40, 25], [0.0, 0.0], steps=60)
+    assert d.member(1).spectral_norm_product() < 0.5 * e.member(1).spectral_norm_product()
+    assert torch.equal(d.weights[0][0], e.weights[0][0])
+
+
+def test_stack_training_bad_inputs():
+    stack = ScoreMLPStack(2, 2, width=8, depth=1)
+    data = torch.randn(2, 10, 2)
+    with pytest.raises(ValueError, match="data must have shape"):
+        train_score_stack(stack, data[:1], steps=1)
+    with pytest.raises(ValueError, match="sizes"):
+        train_score_stack(stack, data, sizes=[10, 11], steps=1)
+    with pytest.raises(ValueError, match="NaN"):
+        train_score_stack(stack, data.index_fill(1, torch.tensor([0]), float("nan")), steps=1)
+    with pytest.raises(ValueError, match="stack.weight_decay"):
+        train_score_stack(stack, data, steps=1, weight_decay=0.1)
+    with pytest.raises(TypeError, match="ScoreMLPStack"):
+        train_score_stack(ScoreMLP(2), data, steps=1)
+

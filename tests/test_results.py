@@ -68,3 +68,14 @@ def test_jsonable_makes_strict_json():
     assert jsonable(raw) == {1: [None, 3, True], "x": [None, 0.5]}
     assert jsonable(raw, str_keys=True) == {"1": [None, 3, True], "x": [None, 0.5]}
     json.dumps(jsonable(raw), allow_nan=False)
+
+
+def test_stage_cache_computes_once_and_survives_a_restart(tmp_path):
+    from memsep_lib.results import StageCache
+    calls = []
+    cache = StageCache(tmp_path / "run")
+    assert cache.get("a", lambda: calls.append(1) or {"x": (1, 2)}) == {"x": [1, 2]}
+    assert cache.get("a", lambda: calls.append(1) or {"x": 0}) == {"x": [1, 2]}
+    again = StageCache(tmp_path / "run")
+    assert again.get("a", lambda: calls.append(1)) == {"x": [1, 2]} and calls == [1]
+

@@ -69,3 +69,25 @@ def test_interrupted_training_resumes_exactly(tmp_path):
     assert log_a.steps == log_b.steps == [5, 10, 15, 20] and log_a.losses == log_b.losses
     with pytest.raises(ValueError, match="log_every"):
         train_resumable(straight, data, steps=3, generator=torch.Generator(), checkpoint_every=5, log_every=2)
+
+
+def test_a_stack_of_nets_resumes_exactly(tmp_path):
+    from memsep_lib.nets import ScoreMLPStack, train_score_stack
+    from memsep_lib.training import train_resumable
+
+    data = torch.randn(3, 32, 2, generator=torch.Generator().manual_seed(0))
+
+    def run(steps, path):
+        stack = ScoreMLPStack(3, 2, width=8, depth=2, weight_decay=[0.0, 0.1, 1.0],
+                              generator=torch.Generator().manual_seed(0))
+        log, _ = train_resumable(stack, data, steps=steps, generator=torch.Generator().manual_seed(1),
+                                 checkpoint_path=path, checkpoint_every=5, log_every=5, train_fn=train_score_stack,
+                                 sizes=[32, 20, 10], batch_size=8, progress=False)
+        return stack, log
+
+    straight, log_a = run(20, tmp_path / "a.pt")
+    run(10, tmp_path / "b.pt")
+    resumed, log_b = run(20, tmp_path / "b.pt")
+    assert all(torch.equal(p, q) for p, q in zip(straight.parameters(), resumed.parameters()))
+    assert log_a.losses == log_b.losses
+

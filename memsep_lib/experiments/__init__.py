@@ -25,6 +25,11 @@ REGISTRY: dict[str, Experiment | str] = {
     "loss_gap_bound": "memsep_lib.loss_gap_bound:run",
     "dit_pruning": "memsep_lib.dit_pruning:run",
     "approximation_width": "memsep_lib.approximation:run",
+    "mixture_scale": "memsep_lib.mixture_memorization:run_scale",
+    "mixture_sample_size": "memsep_lib.mixture_memorization:run_sample_size",
+    "mixture_dimension": "memsep_lib.mixture_memorization:run_dimension",
+    "mixture_weight_decay": "memsep_lib.mixture_memorization:run_weight_decay",
+    "mixture_phase_2d": "memsep_lib.mixture_memorization:run_phase_2d",
 }
 
 # Expected cost of one run, per experiment and profile (the book's "Reproducing at scale" page shows
@@ -48,6 +53,36 @@ EXPECTED_COST: dict[str, dict[str, dict]] = {
         "cpu": {"minutes": 20, "hardware": "2 CPU cores", "basis": "measured: 1212 s (1 training thread, shared machine)"},
         "paper": {"minutes": 10, "hardware": "1 GPU",
                   "basis": "estimate: bounded by the config's 420 s time budget plus the last width; not measured"},
+    },
+    "mixture_scale": {
+        "ci": {"minutes": 0.2, "hardware": "2 CPU cores", "basis": "measured: 12 s (1 thread)"},
+        "cpu": {"minutes": 15, "hardware": "2 CPU cores", "basis": "estimate: sized from a probe at 1 thread"},
+        "paper": {"minutes": 240, "hardware": "1 GPU",
+                  "basis": "estimate: training FLOPs at 50 TFLOP/s, not measured"},
+    },
+    "mixture_sample_size": {
+        "ci": {"minutes": 0.3, "hardware": "2 CPU cores", "basis": "measured: 18 s (1 thread)"},
+        "cpu": {"minutes": 15, "hardware": "2 CPU cores", "basis": "estimate: sized from a probe at 1 thread"},
+        "paper": {"minutes": 300, "hardware": "1 GPU",
+                  "basis": "estimate: training FLOPs at 50 TFLOP/s, not measured"},
+    },
+    "mixture_dimension": {
+        "ci": {"minutes": 0.3, "hardware": "2 CPU cores", "basis": "measured: 21 s (1 thread)"},
+        "cpu": {"minutes": 15, "hardware": "2 CPU cores", "basis": "estimate: sized from a probe at 1 thread"},
+        "paper": {"minutes": 120, "hardware": "1 GPU",
+                  "basis": "estimate: training FLOPs at 50 TFLOP/s, not measured"},
+    },
+    "mixture_weight_decay": {
+        "ci": {"minutes": 0.6, "hardware": "2 CPU cores", "basis": "measured: 33 s (1 thread)"},
+        "cpu": {"minutes": 15, "hardware": "2 CPU cores", "basis": "estimate: sized from a probe at 1 thread"},
+        "paper": {"minutes": 300, "hardware": "1 GPU",
+                  "basis": "estimate: training FLOPs at 50 TFLOP/s, not measured"},
+    },
+    "mixture_phase_2d": {
+        "ci": {"minutes": 0.2, "hardware": "2 CPU cores", "basis": "measured: 10 s (1 thread)"},
+        "cpu": {"minutes": 2, "hardware": "2 CPU cores", "basis": "estimate: sized from a probe at 1 thread"},
+        "paper": {"minutes": 20, "hardware": "1 GPU",
+                  "basis": "estimate: training FLOPs at 50 TFLOP/s, not measured"},
     },
 }
 
