@@ -66,7 +66,7 @@ _GRIDS = {
         cpu=dict(d=[2, 8, 16, 32, 64], n=[200], width=[512], weight_decay=[0.0]),
         paper=dict(d=[8, 16, 32, 64], n=[1000], width=[2048], weight_decay=[0.0])),
     "weight_decay": dict(
-        ci=dict(d=8, n=[100, 800], width=[64, 256], weight_decay=[0.0, 3.0]),
+        ci=dict(d=8, n=[100, 800], width=[256], weight_decay=[0.0, 3.0]),
         cpu=dict(d=8, n=[320, 1000], width=[64, 512], weight_decay=[0.0, 0.03, 0.3, 3.0], seeds=[0, 1]),
         paper=dict(d=8, n=[3200, 10_000], width=[256, 1024, 2048], weight_decay=[0.0, 0.01, 0.1, 1.0])),
     "phase_2d": dict(

@@ -717,3 +717,23 @@ def plot_phase_2d(rows: list, *, axes=None):
         ax.set_title(f"width {r['width']} ({r['num_parameters']:,} params)\nmemorised {100 * r['memorization']:.0f}%",
                      fontsize=9)
     return axes
+
+
+def plot_phase_threshold(row: dict, threshold: float = 1 / 3, *, ax=None):
+    """One network of the ``phase_2d`` ablation: its samples coloured by the memorisation test
+    ``|y - x_(1)| < threshold |y - x_(2)|`` (orange: memorised), with the floor ``threshold^d`` in the title."""
+    from .metrics import nn_distance_ratio
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 4.2))
+    y, train = torch.tensor(row["samples"]), torch.tensor(row["train"])
+    memorised = (nn_distance_ratio(y, train) < threshold).numpy()
+    ax.scatter(y[~memorised, 0], y[~memorised, 1], s=4, alpha=0.4, color="tab:blue", label="not memorised")
+    ax.scatter(y[memorised, 0], y[memorised, 1], s=4, alpha=0.6, color="tab:orange", label="memorised")
+    ax.scatter(train[:, 0], train[:, 1], marker="x", s=30, color="red", linewidths=1.5, label="training points")
+    lim = train.abs().max().item() * 1.25
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
+    ax.set_title(f"width {row['width']}, threshold {threshold:.2f}: memorised {100 * memorised.mean():.0f}%\n"
+                 f"(floor for fresh samples ~ threshold^d = {100 * threshold ** train.shape[1]:.0f}%)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    return ax

@@ -70,4 +70,6 @@ def test_mixture_ablation_plots():
                   train=[[0.0, 0.5], [1.0, 1.0]]) for w in (16, 8)]
     panels = _plotting12.plot_phase_2d(phase)
     assert len(panels) == 2 and panels[0].get_title().startswith("width 8")
+    ax = _plotting12.plot_phase_threshold(phase[0], threshold=0.6)        # sample (0, 1) has ratio 0.5
+    assert "memorised 50%" in ax.get_title() and "36%" in ax.get_title()
     _plt12.close("all")
