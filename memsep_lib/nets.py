@@ -286,6 +286,19 @@ def make_optimizer(net: nn.Module, *, lr: float = 1e-3, weight_decay: float = 0.
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
 
 
+def _check_schedule(steps, batch_size, t0, T, time_distribution: str):
+    """Validate the training schedule; return ``(t0, T, time_sampler)``."""
+    check_positive_int(steps, "steps")
+    check_positive_int(batch_size, "batch_size")
+    t0, T = check_time(t0, "t0"), check_time(T, "T")
+    if t0 >= T:
+        raise ValueError(f"t0 must be smaller than T, got t0={t0}, T={T}")
+    time_samplers = {"uniform": sample_uniform_time, "log_uniform": sample_log_uniform_time}
+    if time_distribution not in time_samplers:
+        raise ValueError(f"time_distribution must be one of {sorted(time_samplers)}, got {time_distribution!r}")
+    return t0, T, time_samplers[time_distribution]
+
+
 def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_size: int = 256,
                     lr: float = 1e-3, weight_decay: float = 0.0, t0: float = 1e-3, T: float = 1.0,
                     generator: torch.Generator | None = None, loss_weighting: str = "sigma2",
@@ -318,14 +331,7 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     check_points(data, "data")
-    check_positive_int(steps, "steps")
-    check_positive_int(batch_size, "batch_size")
-    t0, T = check_time(t0, "t0"), check_time(T, "T")
-    if t0 >= T:
-        raise ValueError(f"t0 must be smaller than T, got t0={t0}, T={T}")
-    time_samplers = {"uniform": sample_uniform_time, "log_uniform": sample_log_uniform_time}
-    if time_distribution not in time_samplers:
-        raise ValueError(f"time_distribution must be one of {sorted(time_samplers)}, got {time_distribution!r}")
+    t0, T, time_sampler = _check_schedule(steps, batch_size, t0, T, time_distribution)
     if loss_weighting not in ("sigma2", "none"):
         raise ValueError(f"loss_weighting must be 'sigma2' or 'none', got {loss_weighting!r}")
     param = next(net.parameters(), None)
@@ -340,7 +346,6 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
     optimizer = make_optimizer(net, lr=lr, weight_decay=weight_decay) if optimizer is None else optimizer
     log = TrainingLog() if log is None else log
 
-    time_sampler = time_samplers[time_distribution]
     n = data.shape[0]
 
     def batch_loss() -> torch.Tensor:
@@ -427,14 +432,7 @@ def train_score_stack(stack: ScoreMLPStack, data: torch.Tensor, *, sizes: torch.
         raise ValueError(f"sizes must hold {G} integers in [1, {data.shape[1]}]")
     if weight_decay:
         raise ValueError("per-member weight decay lives in stack.weight_decay; weight_decay must be 0")
-    check_positive_int(steps, "steps")
-    check_positive_int(batch_size, "batch_size")
-    t0, T = check_time(t0, "t0"), check_time(T, "T")
-    if t0 >= T:
-        raise ValueError(f"t0 must be smaller than T, got t0={t0}, T={T}")
-    time_samplers = {"uniform": sample_uniform_time, "log_uniform": sample_log_uniform_time}
-    if time_distribution not in time_samplers:
-        raise ValueError(f"time_distribution must be one of {sorted(time_samplers)}, got {time_distribution!r}")
+    t0, T, time_sampler = _check_schedule(steps, batch_size, t0, T, time_distribution)
     param = stack.weights[0]
     if param.device != data.device or param.dtype != data.dtype:
         raise TypeError(f"data ({data.dtype} on {data.device}) must match the stack's parameters "
@@ -443,7 +441,6 @@ def train_score_stack(stack: ScoreMLPStack, data: torch.Tensor, *, sizes: torch.
     progress = get_profile() != "ci" if progress is None else bool(progress)
     optimizer = make_optimizer(stack, lr=lr) if optimizer is None else optimizer
     log = TrainingLog() if log is None else log
-    time_sampler = time_samplers[time_distribution]
     sizes = sizes.to(device=data.device, dtype=torch.long)[:, None]
     rows = torch.arange(G, device=data.device)[:, None]
     decays = stack.weight_decay[:, None, None]
