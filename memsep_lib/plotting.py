@@ -669,6 +669,8 @@ def plot_memorization_ablation(summary: list, factor: str, *, xlabel: str, title
         ax.errorbar(x, mean, yerr=std, fmt="o-", capsize=3, label="trained networks")
         ax.plot(x, ref, "k--", lw=1, label="fresh samples of P")
         ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel)
+        ax.minorticks_off()
+        ax.set_xticks(x, [f"{v:g}" for v in x])        # the grid's values
     axes[0].set_ylim(-3, 103)
     axes[0].legend(fontsize=8)
     if title:
@@ -687,14 +689,14 @@ def plot_weight_decay_grid(summary: list, *, axes=None):
             wd = [e["weight_decay"] for e in rows]
             for row, (key, scale) in enumerate((("memorization", 100.0), ("log_likelihood", 1.0))):
                 mean, std = _mean_std(rows, key, scale)
-                axes[row, col].errorbar(wd, mean, yerr=std, fmt="o-", capsize=3,
+                axes[row, col].errorbar(range(len(wd)), mean, yerr=std, fmt="o-", capsize=3,
                                         label=f"width {width} ({rows[0]['num_parameters']:,} params)")
         reference = [e for e in summary if e["n"] == n]
         axes[1, col].axhline(np.mean([e["log_likelihood_true_samples"]["mean"] for e in reference]), color="k",
                              ls="--", lw=1, label="fresh samples of P")
         axes[0, col].set(title=f"n = {n}", ylabel="memorised samples (%)", ylim=(-3, 103))
         axes[1, col].set(xlabel="weight decay", ylabel="mean log p(sample) under P")
-        axes[1, col].set_xscale("symlog", linthresh=min(w for w in wd if w > 0) if any(w > 0 for w in wd) else 1.0)
+        axes[1, col].set_xticks(range(len(wd)), [f"{w:g}" for w in wd])     # the grid's values, evenly spaced
         axes[0, col].legend(fontsize=8)
         axes[1, col].legend(fontsize=8)
     return axes
