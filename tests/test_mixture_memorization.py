@@ -98,6 +98,9 @@ def test_trend_verdicts_can_fail():
             for n, wd, m, ll in [(100, 0.0, 0.5, -5.0), (100, 1.0, 0.1, -4.0), (900, 0.0, 0.0, -4.0),
                                  (900, 1.0, 0.0, -6.0)]]
     assert all(mm.trend_verdicts("weight_decay", grid).values())
+    noisy = [dict(e, log_likelihood={"mean": e["log_likelihood"]["mean"], "std": 2.0}) for e in grid]
+    assert not mm.trend_verdicts("weight_decay", noisy)[
+        "n = 100: some decay raises the log-likelihood beyond the seed spread"]      # gain 1.0 < std 2.0
     with pytest.raises(ValueError, match="name must be one of"):
         mm.trend_verdicts("nope", grid)
 
