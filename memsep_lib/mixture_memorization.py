@@ -56,7 +56,8 @@ _GRIDS = {
     "scale": dict(
         ci=dict(d=8, n=[100], width=[16, 64, 256], weight_decay=[0.0]),
         cpu=dict(d=8, n=[200], width=[16, 32, 64, 128, 256, 512, 1024], weight_decay=[0.0]),
-        paper=dict(d=8, n=[1000], width=[64, 128, 256, 512, 1024, 2048, 3840], weight_decay=[0.0])),  # 23K to 45M params
+        # paper: 22K to 45M parameters per network (the paper spans 24K to 44M)
+        paper=dict(d=8, n=[1000], width=[64, 128, 256, 512, 1024, 2048, 3840], weight_decay=[0.0])),
     "sample_size": dict(
         ci=dict(d=8, n=[50, 200, 800], width=[256], weight_decay=[0.0]),
         cpu=dict(d=8, n=[50, 200, 800, 3200], width=[512], weight_decay=[0.0]),
