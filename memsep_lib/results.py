@@ -114,7 +114,8 @@ class StageCache:
     """Results of the finished stages of a long run, in ``folder/stages.json``, so a rerun skips them.
 
     ``get(name, compute)`` returns the stored value of stage ``name``, or runs ``compute()``, stores its
-    (JSON-serialisable) value atomically and returns it.
+    (JSON-serialisable) value atomically and returns it as read back from JSON (so a fresh and a
+    resumed run see the same value: tuples as lists, dict keys as strings).
     """
 
     def __init__(self, folder: Path | str):
@@ -125,7 +126,7 @@ class StageCache:
 
     def get(self, name: str, compute):
         if name not in self.done:
-            self.done[name] = jsonable(compute())
+            self.done[name] = json.loads(json.dumps(jsonable(compute())))
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.done))
             tmp.replace(self.path)

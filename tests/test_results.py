@@ -75,6 +75,7 @@ def test_stage_cache_computes_once_and_survives_a_restart(tmp_path):
     calls = []
     cache = StageCache(tmp_path / "run")
     assert cache.get("a", lambda: calls.append(1) or {"x": (1, 2)}) == {"x": [1, 2]}
+    assert cache.get("keys", lambda: {3: "three"}) == {"3": "three"}           # as JSON gives it back
     assert cache.get("a", lambda: calls.append(1) or {"x": 0}) == {"x": [1, 2]}
     again = StageCache(tmp_path / "run")
     assert again.get("a", lambda: calls.append(1)) == {"x": [1, 2]} and calls == [1]

@@ -42,8 +42,10 @@ EXPECTED_COST: dict[str, dict[str, dict]] = {
         "paper": {"minutes": 15, "hardware": "1 GPU", "basis": "estimate: cpu run scaled by the sizes, not measured"},
     },
     "dit_pruning": {
-        "ci": {"minutes": 4.5, "hardware": "2 CPU cores", "basis": "measured: 261 s (chapter notebook, shared machine)"},
-        "cpu": {"minutes": 120, "hardware": "2 CPU cores", "basis": "estimate: sized at about 0.07 s per training step"},
+        "ci": {"minutes": 0.5, "hardware": "1 CPU thread",
+               "basis": "measured: 29 s (chapter notebook, feature net cached, shared machine)"},
+        "cpu": {"minutes": 50, "hardware": "1 CPU thread",
+                "basis": "measured: 3007 s (1 thread, shared machine), 5 seeds"},
         "paper": {"minutes": 5900, "hardware": "1 H200 GPU",
                   "basis": "extrapolated from benchmarks/gpu_check.sh on an H200 (0.16 s per training step of "
                            "batch 128, 3.3e-4 s per image and sampling step), 5 seeds"},
