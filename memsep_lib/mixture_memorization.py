@@ -22,7 +22,9 @@ Members of one shape ``(K, d, W)`` are trained together as one :class:`~memsep_l
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
+import json
 import zlib
 from pathlib import Path
 
@@ -150,13 +152,24 @@ def _train_and_evaluate(group: list[dict], cfg: dict, device, checkpoint: Path |
 
 
 def run_members(cfg: dict, *, device=None, folder: Path | None = None, progress: bool = False) -> list[dict]:
-    """Results of every member of ``cfg`` (grouped by shape; resumable through ``folder`` when given)."""
+    """Results of every member of ``cfg`` (grouped by shape; resumable through ``folder`` when given).
+
+    ``folder`` keeps the finished groups, the checkpoints and the config; a folder written for another
+    config is a ``ValueError`` (:func:`run` names its folders by a fingerprint of the config).
+    """
     device = get_device() if device is None else device
     todo = members(cfg)
     groups = {}
     for m in todo:
         groups.setdefault(_group_key(m), []).append(m)
-    stages = StageCache(folder) if folder is not None else None
+    stages = None
+    if folder is not None:
+        # a folder belongs to one config: reusing it for another would return the other run's results
+        stamp, current = Path(folder) / "config.json", json.dumps(jsonable(cfg), sort_keys=True)
+        if stamp.exists() and stamp.read_text() != current:
+            raise ValueError(f"folder {folder} holds a run of a different config; use another folder or delete it")
+        stages = StageCache(folder)
+        stamp.write_text(current)
     from tqdm.auto import tqdm
     rows = []
     for key, group in tqdm(groups.items(), desc=f"{cfg['ablation']} groups", disable=not progress):
@@ -253,8 +266,9 @@ def trend_verdicts(name: str, summary: list[dict]) -> dict[str, bool]:
 def run(name: str, profile: str, *, results_dir: Path | None = None) -> tuple[dict, dict]:
     """Ablation ``name`` at ``profile``: ``(config, results)`` with per-member rows and the summary table."""
     cfg = ablation_config(name, profile)
+    fingerprint = hashlib.sha256(json.dumps(jsonable(cfg), sort_keys=True).encode()).hexdigest()[:10]
     folder = None if profile == "ci" else \
-        Path(results_dir or RESULTS_DIR) / "checkpoints" / f"mixture_{name}-{profile}"
+        Path(results_dir or RESULTS_DIR) / "checkpoints" / f"mixture_{name}-{profile}-{fingerprint}"
     rows = run_members(cfg, folder=folder, progress=profile != "ci")
     factor, by = FACTORS[name]
     return cfg, jsonable({"rows": rows, "summary": summarize(rows, factor, by=by), "factor": factor})

@@ -175,8 +175,15 @@ class ScoreMLPStack(nn.Module):
         for name, value in (("num_models", num_models), ("dim", dim), ("width", width), ("depth", depth),
                             ("time_embedding_dim", time_embedding_dim)):
             check_positive_int(value, name)
+        if not (math.isfinite(time_scale) and time_scale > 0):
+            raise ValueError(f"time_scale must be finite and > 0, got {time_scale}")
+        if generator is not None and device is not None and torch.device(device) != generator.device:
+            raise ValueError(f"device {device} differs from the generator's device {generator.device}")
         device = generator.device if generator is not None else device
-        decay = torch.as_tensor(weight_decay, dtype=torch.float64).expand(num_models).clone()
+        decay = torch.as_tensor(weight_decay, dtype=torch.float64)
+        if decay.ndim > 1 or decay.numel() not in (1, num_models):
+            raise ValueError(f"weight_decay must be a float or {num_models} values, got shape {tuple(decay.shape)}")
+        decay = decay.expand(num_models).clone()
         if not torch.isfinite(decay).all() or (decay < 0).any():
             raise ValueError(f"weight_decay must be finite and >= 0 (a float or {num_models} values)")
         self.register_buffer("weight_decay", decay.to(dtype=dtype, device=device))
@@ -428,6 +435,8 @@ def train_score_stack(stack: ScoreMLPStack, data: torch.Tensor, *, sizes: torch.
                          f"{tuple(data.shape) if isinstance(data, torch.Tensor) else type(data).__name__}")
     check_points(data.reshape(-1, stack.dim), "data")
     sizes = torch.full((G,), data.shape[1]) if sizes is None else torch.as_tensor(sizes)
+    if sizes.dtype.is_floating_point or sizes.dtype == torch.bool:
+        raise TypeError(f"sizes must hold integers, got dtype {sizes.dtype}")
     if sizes.shape != (G,) or (sizes < 1).any() or (sizes > data.shape[1]).any():
         raise ValueError(f"sizes must hold {G} integers in [1, {data.shape[1]}]")
     if weight_decay:
@@ -440,6 +449,9 @@ def train_score_stack(stack: ScoreMLPStack, data: torch.Tensor, *, sizes: torch.
     log_every = max(1, steps // 200) if log_every is None else check_positive_int(log_every, "log_every")
     progress = get_profile() != "ci" if progress is None else bool(progress)
     optimizer = make_optimizer(stack, lr=lr) if optimizer is None else optimizer
+    if any(group.get("weight_decay", 0.0) for group in optimizer.param_groups):
+        raise ValueError("the optimizer must not decay a ScoreMLPStack (it would decay biases too, at one rate "
+                         "for all members); per-member decay lives in stack.weight_decay")
     log = TrainingLog() if log is None else log
     sizes = sizes.to(device=data.device, dtype=torch.long)[:, None]
     rows = torch.arange(G, device=data.device)[:, None]

@@ -46,6 +46,8 @@ def test_run_members_measures_every_member_and_resumes(tmp_path):
     assert mm.run_members(cfg, folder=tmp_path) == rows               # finished groups are read back
     (tmp_path / "stages.json").unlink()                                 # only the checkpoint is left
     assert mm.run_members(cfg, folder=tmp_path) == rows
+    with pytest.raises(ValueError, match="different config"):                 # never the old run's rows
+        mm.run_members(dict(cfg, steps=300), folder=tmp_path)
 
 
 def test_memorising_net_beats_the_criterion_floor():

@@ -225,4 +225,12 @@ def test_stack_training_bad_inputs():
         train_score_stack(stack, data, steps=1, weight_decay=0.1)
     with pytest.raises(TypeError, match="ScoreMLPStack"):
         train_score_stack(ScoreMLP(2), data, steps=1)
+    with pytest.raises(TypeError, match="integers"):
+        train_score_stack(stack, data, sizes=[9.7, 10.0], steps=1)
+    with pytest.raises(ValueError, match="must not decay"):
+        train_score_stack(stack, data, steps=1, optimizer=make_optimizer(stack, weight_decay=0.1))
+    with pytest.raises(ValueError, match="2 values"):
+        ScoreMLPStack(2, 2, weight_decay=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="time_scale"):
+        ScoreMLPStack(2, 2, time_scale=0.0)
 

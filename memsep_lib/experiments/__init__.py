@@ -59,32 +59,32 @@ EXPECTED_COST: dict[str, dict[str, dict]] = {
     "mixture_scale": {
         "ci": {"minutes": 0.2, "hardware": "1 CPU thread", "basis": "measured: 12 s (1 thread)"},
         "cpu": {"minutes": 12.88, "hardware": "1 CPU thread", "basis": "measured: 773 s (1 thread, shared machine)"},
-        "paper": {"minutes": 240, "hardware": "1 GPU",
-                  "basis": "estimate: training FLOPs at 50 TFLOP/s, not measured"},
+        "paper": {"minutes": 35, "hardware": "1 GPU",
+                  "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"},
     },
     "mixture_sample_size": {
         "ci": {"minutes": 0.3, "hardware": "1 CPU thread", "basis": "measured: 18 s (1 thread)"},
         "cpu": {"minutes": 8.02, "hardware": "1 CPU thread", "basis": "measured: 481 s (1 thread, shared machine)"},
-        "paper": {"minutes": 300, "hardware": "1 GPU",
-                  "basis": "estimate: training FLOPs at 50 TFLOP/s, not measured"},
+        "paper": {"minutes": 35, "hardware": "1 GPU",
+                  "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"},
     },
     "mixture_dimension": {
         "ci": {"minutes": 0.35, "hardware": "1 CPU thread", "basis": "measured: 21 s (1 thread)"},
         "cpu": {"minutes": 10.22, "hardware": "1 CPU thread", "basis": "measured: 613 s (1 thread, shared machine)"},
-        "paper": {"minutes": 120, "hardware": "1 GPU",
-                  "basis": "estimate: training FLOPs at 50 TFLOP/s, not measured"},
+        "paper": {"minutes": 30, "hardware": "1 GPU",
+                  "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"},
     },
     "mixture_weight_decay": {
         "ci": {"minutes": 0.4, "hardware": "1 CPU thread", "basis": "measured: 24 s (1 thread)"},
         "cpu": {"minutes": 12.12, "hardware": "1 CPU thread", "basis": "measured: 727 s (1 thread, shared machine)"},
-        "paper": {"minutes": 300, "hardware": "1 GPU",
-                  "basis": "estimate: training FLOPs at 50 TFLOP/s, not measured"},
+        "paper": {"minutes": 70, "hardware": "1 GPU",
+                  "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"},
     },
     "mixture_phase_2d": {
         "ci": {"minutes": 0.17, "hardware": "1 CPU thread", "basis": "measured: 10 s (1 thread)"},
         "cpu": {"minutes": 1.38, "hardware": "1 CPU thread", "basis": "measured: 83 s (1 thread, shared machine)"},
-        "paper": {"minutes": 20, "hardware": "1 GPU",
-                  "basis": "estimate: training FLOPs at 50 TFLOP/s, not measured"},
+        "paper": {"minutes": 2, "hardware": "1 GPU",
+                  "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"},
     },
 }
 
