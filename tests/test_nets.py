@@ -234,3 +234,32 @@ def test_stack_training_bad_inputs():
     with pytest.raises(ValueError, match="time_scale"):
         ScoreMLPStack(2, 2, time_scale=0.0)
 
+
+
+def test_stack_member_trains_exactly_like_a_score_mlp_with_adamw():
+    """Replay the stack's draws on stand-alone ScoreMLPs trained by make_optimizer's AdamW: same weights (float64)."""
+    from memsep_lib.process import alpha, sample_uniform_time
+    G, B, d, steps, lr, decays = 2, 8, 3, 5, 1e-2, [0.0, 0.5]
+    data = torch.randn(G, 20, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    stack = ScoreMLPStack(G, d, width=6, depth=2, weight_decay=decays, dtype=torch.float64,
+                          generator=torch.Generator().manual_seed(1))
+    nets = [stack.member(g).train() for g in range(G)]
+    opts = [make_optimizer(net, lr=lr, weight_decay=wd) for net, wd in zip(nets, decays)]
+    train_score_stack(stack, data, steps=steps, batch_size=B, lr=lr, generator=torch.Generator().manual_seed(2),
+                      progress=False)
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(steps):                 # the draws of train_score_stack, in its order
+        u = torch.rand(G, B, generator=gen, dtype=torch.float64)
+        t = sample_uniform_time(G * B, 1e-3, 1.0, generator=gen, dtype=torch.float64).view(G, B)
+        z = torch.randn(G, B, d, generator=gen, dtype=torch.float64)
+        for g, (net, opt) in enumerate(zip(nets, opts)):
+            x0 = data[g, (u[g] * 20).long()]
+            x_t = alpha(t[g])[:, None] * x0 + sigma(t[g])[:, None] * z[g]
+            loss = (net.eps(x_t, t[g]) - z[g]).pow(2).sum(1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for g, net in enumerate(nets):
+        replay = stack.member(g)
+        for p, q in zip(net.parameters(), replay.parameters()):
+            assert torch.allclose(p, q, rtol=1e-10, atol=1e-12)
