@@ -109,4 +109,4 @@ def test_trend_verdicts_can_fail():
 
 def test_summary_table_lists_every_row():
     table = mm.summary_table([_entry({"width": 8}, 0.25, -3.0, 0.01)], "width")
-    assert table.count("\n") == 2 and "| 8 | 1 | 1 | 25.0 ± 0.0 | 1.0 ± 0.0 | -3.00 ± 0.00 |" in table
+    assert table.count("\n") == 2 and "| 8 | 1 | 1 | 25.0 ± 0.0 | 1.0 | -3.00 ± 0.00 | 0.00 |" in table
