@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
-import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -23,23 +21,7 @@ from memsep_lib.dit import FlatScore
 from memsep_lib.dit_pruning import _new_model, config_for
 from memsep_lib.nets import train_score_net
 from memsep_lib.pruning import random_heads_to_prune
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _best_time(fn, device, repeats=3):
-    fn()
-    _sync(device)
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return best
+from timing import best_time
 
 
 def main():
@@ -59,11 +41,11 @@ def main():
     with FlopCounterMode(display=False) as counter:
         train_score_net(net, data, steps=1, batch_size=cfg.batch_size, generator=gen, progress=False)
     flops_per_step = counter.get_total_flops()
-    t_train = _best_time(lambda: train_score_net(net, data, steps=args.steps, batch_size=cfg.batch_size,
+    t_train = best_time(lambda: train_score_net(net, data, steps=args.steps, batch_size=cfg.batch_size,
                                                  generator=gen, progress=False), device) / args.steps
     m = 1024 if device.type == "cpu" else 8192
     a, b = torch.randn(m, m, device=device), torch.randn(m, m, device=device)
-    t_mm = _best_time(lambda: a @ b, device)
+    t_mm = best_time(lambda: a @ b, device)
     ratio = (flops_per_step / t_train) / (2 * m ** 3 / t_mm)
 
     remove = random_heads_to_prune(model.heads_per_layer(), cfg.prune_ratio, generator=torch.Generator().manual_seed(0))
@@ -73,8 +55,8 @@ def main():
     pruned.prune_heads(remove)
     x = torch.randn(256, 3, cfg.resolution, cfg.resolution, device=device)
     with torch.no_grad():
-        t_gated = _best_time(lambda: gated(x, 0.1), device)
-        t_pruned = _best_time(lambda: pruned(x, 0.1), device)
+        t_gated = best_time(lambda: gated(x, 0.1), device)
+        t_pruned = best_time(lambda: pruned(x, 0.1), device)
 
     print(f"bench_dit: {args.profile}-profile DiT ({model.num_parameters():,} params, {cfg.resolution}px, "
           f"batch {cfg.batch_size}) on {device} ({torch.get_num_threads()} threads) | "

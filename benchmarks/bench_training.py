@@ -18,13 +18,12 @@ Usage: python benchmarks/bench_training.py [--width 512 --depth 3 --models 4 --b
 from __future__ import annotations
 
 import argparse
-import math
-import time
 
 import torch
 
 from memsep_lib.config import describe_device, get_device
 from memsep_lib.nets import ScoreMLPStack, train_score_stack
+from timing import best_time
 
 
 def step_flops(G: int, B: int, dim: int, width: int, depth: int, embedding: int) -> float:
@@ -32,11 +31,6 @@ def step_flops(G: int, B: int, dim: int, width: int, depth: int, embedding: int)
     total = sum((4 if l == 0 else 6) * B * i * o for l, (i, o) in enumerate(zip(dims, dims[1:])))
     total += 4 * B * embedding * depth * width                  # time shifts: forward + weight gradient
     return G * total
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main() -> None:
@@ -57,27 +51,10 @@ def main() -> None:
     b = torch.randn(W, W, generator=gen, device=device)
     stack = ScoreMLPStack(G, d, W, args.depth, generator=gen)
 
-    def train():
-        _sync(device)
-        start = time.perf_counter()
-        train_score_stack(stack, data, steps=args.steps, batch_size=B, generator=gen, progress=False,
-                          time_distribution="log_uniform", T=8.0)
-        _sync(device)
-        return time.perf_counter() - start
-
-    def matmul():
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            torch.mm(a, b)
-        _sync(device)
-        return time.perf_counter() - start
-
-    train(), matmul()                                  # warm-up
-    t_train, t_mm = math.inf, math.inf
-    for _ in range(args.repeats):                      # interleaved best-of: load on the machine hits both
-        t_train = min(t_train, train())
-        t_mm = min(t_mm, matmul())
+    t_train = best_time(lambda: train_score_stack(stack, data, steps=args.steps, batch_size=B, generator=gen,
+                                                  progress=False, time_distribution="log_uniform", T=8.0),
+                        device, args.repeats)
+    t_mm = best_time(lambda: [torch.mm(a, b) for _ in range(args.steps)], device, args.repeats)
     flops_train = step_flops(G, B, d, W, args.depth, stack.time_embedding_dim) * args.steps / t_train
     flops_mm = 2.0 * G * B * W * W * args.steps / t_mm
     print(f"bench_training: DSM, {G} score MLPs d={d} W={W} depth={args.depth} batch={B} "
