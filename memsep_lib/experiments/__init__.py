@@ -56,38 +56,23 @@ EXPECTED_COST: dict[str, dict[str, dict]] = {
         "paper": {"minutes": 10, "hardware": "1 GPU",
                   "basis": "estimate: bounded by the config's 420 s time budget plus the last width; not measured"},
     },
-    "mixture_scale": {
-        "ci": {"minutes": 0.2, "hardware": "1 CPU thread", "basis": "measured: 12 s (1 thread)"},
-        "cpu": {"minutes": 12.88, "hardware": "1 CPU thread", "basis": "measured: 773 s (1 thread, shared machine)"},
-        "paper": {"minutes": 35, "hardware": "1 GPU",
-                  "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"},
-    },
-    "mixture_sample_size": {
-        "ci": {"minutes": 0.3, "hardware": "1 CPU thread", "basis": "measured: 18 s (1 thread)"},
-        "cpu": {"minutes": 8.02, "hardware": "1 CPU thread", "basis": "measured: 481 s (1 thread, shared machine)"},
-        "paper": {"minutes": 35, "hardware": "1 GPU",
-                  "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"},
-    },
-    "mixture_dimension": {
-        "ci": {"minutes": 0.35, "hardware": "1 CPU thread", "basis": "measured: 21 s (1 thread)"},
-        "cpu": {"minutes": 10.22, "hardware": "1 CPU thread", "basis": "measured: 613 s (1 thread, shared machine)"},
-        "paper": {"minutes": 30, "hardware": "1 GPU",
-                  "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"},
-    },
-    "mixture_weight_decay": {
-        "ci": {"minutes": 0.4, "hardware": "1 CPU thread", "basis": "measured: 24 s (1 thread)"},
-        "cpu": {"minutes": 12.12, "hardware": "1 CPU thread", "basis": "measured: 727 s (1 thread, shared machine)"},
-        "paper": {"minutes": 70, "hardware": "1 GPU",
-                  "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"},
-    },
-    "mixture_phase_2d": {
-        "ci": {"minutes": 0.17, "hardware": "1 CPU thread", "basis": "measured: 10 s (1 thread)"},
-        "cpu": {"minutes": 1.38, "hardware": "1 CPU thread", "basis": "measured: 83 s (1 thread, shared machine)"},
-        "paper": {"minutes": 2, "hardware": "1 GPU",
-                  "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"},
-    },
 }
 
+
+
+def _mixture_cost(ci_seconds: int, cpu_seconds: int, paper_minutes: float) -> dict:
+    """Cost entry of a Gaussian-mixture ablation: measured ``ci``/``cpu`` wall times (1 thread), a ``paper`` estimate."""
+    measured = lambda seconds, where: {"minutes": round(seconds / 60, 2), "hardware": "1 CPU thread",
+                                       "basis": f"measured: {seconds} s ({where})"}
+    return {"ci": measured(ci_seconds, "1 thread"), "cpu": measured(cpu_seconds, "1 thread, shared machine"),
+            "paper": {"minutes": paper_minutes, "hardware": "1 GPU",
+                      "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"}}
+
+
+# (ci seconds, cpu seconds, paper minutes) of each ablation of memsep_lib.mixture_memorization
+EXPECTED_COST.update({f"mixture_{name}": _mixture_cost(*costs) for name, costs in {
+    "scale": (12, 773, 35), "sample_size": (18, 481, 35), "dimension": (21, 613, 30),
+    "weight_decay": (24, 727, 70), "phase_2d": (10, 83, 2)}.items()})
 
 def register(name: str, fn: Experiment | str, *, replace: bool = False) -> None:
     """Add an experiment under ``name`` (a callable or a ``"module:function"`` path)."""
