@@ -411,7 +411,7 @@ def train_score_stack(stack: ScoreMLPStack, data: torch.Tensor, *, sizes: torch.
                       optimizer: torch.optim.Optimizer | None = None, log: TrainingLog | None = None,
                       log_every: int | None = None,
                       callbacks: Iterable[Callable[[int, nn.Module, torch.Tensor], None]] = (),
-                      progress: bool | None = None, weight_decay: float = 0.0) -> TrainingLog:
+                      progress: bool | None = None) -> TrainingLog:
     """Train the ``G`` members of ``stack``, member ``g`` on ``data[g, :sizes[g]]``, as :func:`train_score_net` does.
 
     Each step every member draws its own ``batch_size`` training points, times and noise, and the
@@ -419,9 +419,8 @@ def train_score_stack(stack: ScoreMLPStack, data: torch.Tensor, *, sizes: torch.
     DSM loss) are summed, so each member's gradient is that of its own loss; Adam is elementwise, so
     the members train exactly as if apart. Member ``g``'s decoupled weight decay
     ``W <- (1 - lr * stack.weight_decay[g]) W`` is applied to its weight matrices (those
-    :func:`make_optimizer` decays) before each step
-    (the optimizer itself must not decay; ``weight_decay`` is accepted only as ``0`` for
-    :func:`memsep_lib.training.train_resumable`).
+    :func:`make_optimizer` decays) before each step; the optimizer itself must not decay (a
+    ``ValueError`` otherwise, e.g. from :func:`memsep_lib.training.train_resumable` with ``weight_decay > 0``).
 
     Args:
         data: ``(G, n_max, d)`` training sets, padded to the largest ``n``; ``sizes`` ``(G,)`` their
@@ -439,8 +438,6 @@ def train_score_stack(stack: ScoreMLPStack, data: torch.Tensor, *, sizes: torch.
         raise TypeError(f"sizes must hold integers, got dtype {sizes.dtype}")
     if sizes.shape != (G,) or (sizes < 1).any() or (sizes > data.shape[1]).any():
         raise ValueError(f"sizes must hold {G} integers in [1, {data.shape[1]}]")
-    if weight_decay:
-        raise ValueError("per-member weight decay lives in stack.weight_decay; weight_decay must be 0")
     t0, T, time_sampler = _check_schedule(steps, batch_size, t0, T, time_distribution)
     param = stack.weights[0]
     if param.device != data.device or param.dtype != data.dtype:

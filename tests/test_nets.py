@@ -221,7 +221,7 @@ def test_stack_training_bad_inputs():
         train_score_stack(stack, data, sizes=[10, 11], steps=1)
     with pytest.raises(ValueError, match="NaN"):
         train_score_stack(stack, data.index_fill(1, torch.tensor([0]), float("nan")), steps=1)
-    with pytest.raises(ValueError, match="stack.weight_decay"):
+    with pytest.raises(TypeError, match="weight_decay"):          # per-member decay lives in the stack
         train_score_stack(stack, data, steps=1, weight_decay=0.1)
     with pytest.raises(TypeError, match="ScoreMLPStack"):
         train_score_stack(ScoreMLP(2), data, steps=1)

@@ -91,3 +91,13 @@ def test_a_stack_of_nets_resumes_exactly(tmp_path):
     assert all(torch.equal(p, q) for p, q in zip(straight.parameters(), resumed.parameters()))
     assert log_a.losses == log_b.losses
 
+
+
+def test_a_stack_rejects_a_decaying_optimizer_from_train_resumable():
+    from memsep_lib.nets import ScoreMLPStack, train_score_stack
+    from memsep_lib.training import train_resumable
+
+    stack = ScoreMLPStack(2, 2, width=4, depth=1)
+    with pytest.raises(ValueError, match="must not decay"):
+        train_resumable(stack, torch.randn(2, 8, 2), steps=2, generator=torch.Generator(), weight_decay=0.1,
+                        checkpoint_every=5, log_every=5, train_fn=train_score_stack, progress=False)
