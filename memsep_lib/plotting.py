@@ -702,6 +702,13 @@ def plot_weight_decay_grid(summary: list, *, axes=None):
     return axes
 
 
+def _draw_training_points(ax, train: np.ndarray) -> None:
+    """Red crosses at the 2-D training points; a square, unticked frame 1.25 times their extent."""
+    ax.scatter(train[:, 0], train[:, 1], marker="x", s=30, color="red", linewidths=1.5, label="training points")
+    lim = np.abs(train).max() * 1.25
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
+
+
 def plot_phase_2d(rows: list, *, axes=None):
     """One panel per trained network (``rows`` of the ``phase_2d`` ablation): its samples (dots) over
     the training points (red crosses), titled with width, parameters and memorisation."""
@@ -709,13 +716,10 @@ def plot_phase_2d(rows: list, *, axes=None):
     if axes is None:
         _, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.3), squeeze=False)
         axes = axes[0]
-    train = np.asarray(rows[0]["train"])
-    lim = np.abs(train).max() * 1.25
     for ax, r in zip(axes, rows):
         y = np.asarray(r["samples"])
         ax.scatter(y[:, 0], y[:, 1], s=3, alpha=0.35, color="tab:blue")
-        ax.scatter(train[:, 0], train[:, 1], marker="x", s=30, color="red", linewidths=1.5)
-        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
+        _draw_training_points(ax, np.asarray(r["train"]))
         ax.set_title(f"width {r['width']} ({r['num_parameters']:,} params)\nmemorised {100 * r['memorization']:.0f}%",
                      fontsize=9)
     return axes
@@ -732,9 +736,7 @@ def plot_phase_threshold(row: dict, threshold: float = 1 / 3, *, ax=None):
     memorised = (nn_distance_ratio(y, train) < threshold).numpy()
     ax.scatter(y[~memorised, 0], y[~memorised, 1], s=4, alpha=0.4, color="tab:blue", label="not memorised")
     ax.scatter(y[memorised, 0], y[memorised, 1], s=4, alpha=0.6, color="tab:orange", label="memorised")
-    ax.scatter(train[:, 0], train[:, 1], marker="x", s=30, color="red", linewidths=1.5, label="training points")
-    lim = train.abs().max().item() * 1.25
-    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
+    _draw_training_points(ax, train.numpy())
     ax.set_title(f"width {row['width']}, threshold {threshold:.2f}: memorised {100 * memorised.mean():.0f}%\n"
                  f"(floor for fresh samples ~ threshold^d = {100 * threshold ** train.shape[1]:.0f}%)", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
