@@ -57,6 +57,13 @@ def by_profile(*, ci: T, cpu: T, paper: T, profile: str | None = None) -> T:
     return {"ci": ci, "cpu": cpu, "paper": paper}[profile]
 
 
+def make_generator(seed: int, device: torch.device | str | None = None) -> torch.Generator:
+    """A fresh ``torch.Generator`` on ``device`` (default CPU) seeded with ``seed`` (global RNGs untouched)."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    return torch.Generator(device=torch.device("cpu") if device is None else torch.device(device)).manual_seed(seed)
+
+
 def seed_everything(seed: int, device: torch.device | str | None = None) -> torch.Generator:
     """Seed Python, NumPy and torch; return a fresh ``torch.Generator`` on ``device`` seeded with ``seed``."""
     if not isinstance(seed, int) or isinstance(seed, bool):

@@ -358,3 +358,58 @@ def lipschitz_vs_time(data: torch.Tensor, times, *, true_hessian: MatrixFn | Non
     as_tensor = lambda v: torch.tensor(v, dtype=torch.float64)
     return LipschitzSweep(times=as_tensor(times), s=as_tensor([sigma(t) for t in times]),
                           **{k: as_tensor(v) for k, v in rows.items()})
+
+
+# --- moved from nets (chapter 5 evaluation of trained networks); to be placed by the ch5 refactor ---
+from .nets import ScoreMLP as _ScoreMLP  # noqa: E402
+from .process import add_noise  # noqa: E402
+from .scores import empirical_score  # noqa: E402
+
+
+@torch.no_grad()
+def score_mse(score_fn, reference_fn, x: torch.Tensor, t) -> float:
+    """``mean_b |score_fn(x_b, t) - reference_fn(x_b, t)|^2`` over the rows of ``x`` (computed in float64)."""
+    check_points(x, "x")
+    if not (callable(score_fn) and callable(reference_fn)):
+        raise TypeError("score_fn and reference_fn must be callable as f(x, t)")
+    a, b = score_fn(x, t), reference_fn(x, t)
+    if a.shape != x.shape or b.shape != x.shape:
+        raise ValueError(f"both score functions must return tensors of shape {tuple(x.shape)}")
+    return ((a.double() - b.double()) ** 2).sum(1).mean().item()
+
+
+def evaluate_score_net(net, data: torch.Tensor, true_score, times, *, num_points: int = 512,
+                       generator: torch.Generator | None = None) -> dict[str, list[float]]:
+    """Lipschitz constant and distances to the empirical and true scores of a trained net, per time.
+
+    At each ``t``, probe points are ``num_points`` noised training points ``a_t x_i + s_t z`` (drawn
+    with ``generator``) plus all pair midpoints ``a_t (x_i + x_j)/2``; ``data`` (float64 advised)
+    defines the empirical score. Returns lists (one entry per time) under the keys
+
+    - ``lipschitz``: ``max`` over probes of ``|grad_x s_theta|_2`` (autograd), a lower bound on the
+      net's Lipschitz constant; ``lipschitz_bound``: :meth:`ScoreMLP.lipschitz_bound`;
+    - ``mse_empirical``, ``mse_true``: ``E |s_theta - s|^2`` over the noised training points for the
+      empirical and the true score; ``mse_empirical_true``: ``E |escore - score|^2`` (the
+      Fisher-divergence gap between the two targets, same points).
+    """
+    if not isinstance(net, _ScoreMLP):
+        raise TypeError(f"net must be a ScoreMLP, got {type(net).__name__}")
+    check_points(data, "data", dim=net.dim)
+    check_positive_int(num_points, "num_points")
+    param = next(net.parameters())
+    net_fn = lambda x, t: net(x.to(param.dtype), t).to(x.dtype)
+    emp_fn = lambda x, t: empirical_score(x, t, data)
+    out = {k: [] for k in ("times", "lipschitz", "lipschitz_bound", "mse_empirical", "mse_true",
+                           "mse_empirical_true")}
+    for t in times:
+        t = check_time(float(t))
+        idx = torch.randint(data.shape[0], (num_points,), generator=generator, device=data.device)
+        x, _ = add_noise(data[idx], t, generator=generator)
+        probes = torch.cat([x, pair_midpoints(data, t)])
+        out["times"].append(t)
+        out["lipschitz"].append(local_lipschitz(jacobian_fn(net_fn), probes, t).max().item())
+        out["lipschitz_bound"].append(net.lipschitz_bound(t))
+        out["mse_empirical"].append(score_mse(net_fn, emp_fn, x, t))
+        out["mse_true"].append(score_mse(net_fn, true_score, x, t))
+        out["mse_empirical_true"].append(score_mse(emp_fn, true_score, x, t))
+    return out

@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 import math
 import platform
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,11 @@ def jsonable(obj, *, str_keys: bool = False):
     if isinstance(obj, np.bool_):
         return bool(obj)
     return obj
+
+
+def config_dict(config) -> dict:
+    """A config (frozen dataclass or dict) as the strict-JSON dict a results file records."""
+    return json.loads(json.dumps(jsonable(asdict(config) if is_dataclass(config) else dict(config), str_keys=True)))
 
 
 def results_path(experiment: str, profile: str, results_dir: Path | str | None = None) -> Path:
@@ -83,6 +89,43 @@ def largest_available_profile(experiment: str, results_dir: Path | str | None = 
         if results_path(experiment, profile, results_dir).exists():
             return profile
     return None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An experiment's results as a chapter shows them: stored (largest profile on disk) or computed live."""
+
+    results: dict
+    config: dict
+    profile: str
+    stored: bool
+    label: str   # what every number from these results is labelled with
+
+
+def stored_or_live(experiment, *, profile: str | None = None, device=None, results_dir: Path | str | None = None,
+                   progress: bool = False) -> Outcome:
+    """The results of the largest stored profile at least as large as ``profile``, else a live run.
+
+    ``experiment`` is what :func:`memsep_lib.experiments.get_experiment` returns (``NAME``, ``CONFIGS``,
+    ``run``); ``profile`` defaults to the active one (``MEMSEP_PROFILE``). A live run's results go through
+    the same JSON round trip as a stored file's, so both look alike (tuples as lists, string keys).
+    """
+    from .config import get_device, get_profile
+
+    profile = get_profile() if profile is None else profile
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    stored = largest_available_profile(experiment.NAME, results_dir)
+    if stored is not None and PROFILES.index(stored) >= PROFILES.index(profile):
+        record = load_results(experiment.NAME, stored, results_dir)
+        label = (f"profile {stored}, {record['device']}: stored results from {record['date'][:10]} "
+                 f"({record['wall_time_s']:.0f} s wall time)")
+        return Outcome(record["results"], record["config"], stored, True, label)
+    device = get_device() if device is None else torch.device(device)
+    config = experiment.CONFIGS[profile]
+    results = experiment.run(config, device=device, progress=progress)
+    return Outcome(json.loads(json.dumps(jsonable(results, str_keys=True))), config_dict(config), profile,
+                   False, f"profile {profile}, {describe_device(device)}: computed live")
 
 
 PROVENANCE_FIELDS = ("experiment", "profile", "device", "date", "wall_time_s", "library_version")

@@ -19,7 +19,6 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from .config import get_profile
 from .process import alpha, sigma
 from .validation import check_positive_int, check_time
 
@@ -43,7 +42,7 @@ def time_grid(T: float, t0: float, steps: int) -> list[float]:
 def sample(score_fn: ScoreFn, num_samples: int, dim: int, *, method: str = "sde", T: float = 8.0,
            t0: float = 1e-3, steps: int = 200, denoise: bool = False, batch_size: int = 4096,
            generator: torch.Generator | None = None, device=None, dtype=torch.float32,
-           progress: bool | None = None) -> torch.Tensor:
+           progress: bool = False) -> torch.Tensor:
     """Draw ``num_samples`` points in ``R^dim`` by integrating the reverse SDE or the probability-flow ODE.
 
     Args:
@@ -51,7 +50,7 @@ def sample(score_fn: ScoreFn, num_samples: int, dim: int, *, method: str = "sde"
         method: ``"sde"`` (Euler-Maruyama) or ``"ode"`` (Euler on the probability-flow ODE).
         T, t0, steps: start time, stopping time (early stopping) and number of steps.
         denoise: finish with Tweedie's posterior mean at ``t0`` instead of returning ``X_t0``.
-        progress: tqdm bar over batches x steps; default on outside the ``ci`` profile.
+        progress: show a tqdm bar over batches x steps.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -61,8 +60,6 @@ def sample(score_fn: ScoreFn, num_samples: int, dim: int, *, method: str = "sde"
     grid = time_grid(T, t0, steps)
     if device is None:
         device = generator.device if generator is not None else torch.device("cpu")
-    if progress is None:
-        progress = get_profile() != "ci"
     batches = range(0, num_samples, batch_size)
     bar = tqdm(total=len(batches) * steps, desc=f"sampling ({method})", disable=not progress)
     out = []

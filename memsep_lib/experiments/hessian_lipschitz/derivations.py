@@ -1,0 +1,186 @@
+"""Sympy derivations of chapter: Chapter 5 (Hessian and Lipschitz): grad^2 log p_t = -I/s_t^2 + (a_t^2/s_t^4) Cov[X_0 | X_t]
+
+(moved from memsep_lib.symbolic)."""
+
+from __future__ import annotations
+
+# ===========================================================================================
+# Chapter 5 (Hessian and Lipschitz): grad^2 log p_t = -I/s_t^2 + (a_t^2/s_t^4) Cov[X_0 | X_t]
+# ===========================================================================================
+
+from dataclasses import dataclass as _dataclass
+
+import sympy as _sp
+
+_A_T = _sp.Symbol("a_t", positive=True)
+_S_T = _sp.Symbol("s_t", positive=True)
+
+
+@_dataclass(frozen=True)
+class NoisedMixture:
+    """Symbolic noised law ``P_t`` of ``P_0 = sum_k pi_k N(m_k, v_k I)`` in ``R^d`` (``v_k = 0``: point masses).
+
+    ``P_t = sum_k pi_k N(a_t m_k, c_k I)`` with ``c_k = a_t^2 v_k + s_t^2``. Given ``X_t = x`` the
+    component posterior is ``r_k = pi_k N(x; a_t m_k, c_k I) / p_t(x)`` and, within component ``k``,
+    ``X_0 ~ N(m_k + (a_t v_k / c_k)(x - a_t m_k), (v_k s_t^2 / c_k) I)``.
+
+    Fields: ``x`` (coordinates), ``a``, ``s`` (``a_t``, ``s_t``), ``means`` (``K x d``), ``variances``,
+    ``weights``, ``terms`` (the ``K`` summands ``pi_k N(x; a_t m_k, c_k I)``), ``log_density``,
+    ``responsibilities``, ``posterior_mean`` (``d x 1``) and ``posterior_cov`` (``d x d``).
+    """
+
+    x: tuple
+    a: _sp.Symbol
+    s: _sp.Symbol
+    means: _sp.Matrix
+    variances: tuple
+    weights: tuple
+    terms: tuple
+    log_density: _sp.Expr
+    responsibilities: tuple
+    posterior_mean: _sp.Matrix
+    posterior_cov: _sp.Matrix
+
+
+def noised_mixture(dim: int, num_components: int, *, gaussian: bool = False) -> NoisedMixture:
+    """Build :class:`NoisedMixture` with symbolic means ``m_k``, weights ``pi_k`` and (if ``gaussian``) variances ``v_k``."""
+    for name, value in (("dim", dim), ("num_components", num_components)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    a, s = _A_T, _S_T
+    K, d = num_components, dim
+    x = _sp.symbols(f"x_1:{d + 1}", real=True) if d > 1 else (_sp.Symbol("x", real=True),)
+    if d > 1:
+        means = _sp.Matrix(K, d, lambda k, j: _sp.Symbol(f"m_{k + 1}{j + 1}", real=True))
+    else:
+        means = _sp.Matrix(K, 1, lambda k, j: _sp.Symbol(f"m_{k + 1}", real=True))
+    weights = _sp.symbols(f"pi_1:{K + 1}", positive=True)
+    variances = _sp.symbols(f"v_1:{K + 1}", positive=True) if gaussian else (_sp.Integer(0),) * K
+    xv = _sp.Matrix(x)
+    terms, cond_means, cond_vars = [], [], []
+    for k in range(K):
+        c = a ** 2 * variances[k] + s ** 2
+        diff = xv - a * means[k, :].T
+        sq = (diff.T * diff)[0, 0]
+        terms.append(weights[k] * (2 * _sp.pi * c) ** _sp.Rational(-d, 2) * _sp.exp(-sq / (2 * c)))
+        cond_means.append(means[k, :].T + (a * variances[k] / c) * diff)
+        cond_vars.append(variances[k] * s ** 2 / c)
+    p = _sp.Add(*terms)
+    resp = tuple(term / p for term in terms)
+    mean = _sp.zeros(d, 1)
+    second = _sp.zeros(d, d)
+    for k in range(K):
+        mean += resp[k] * cond_means[k]
+        second += resp[k] * (cond_vars[k] * _sp.eye(d) + cond_means[k] * cond_means[k].T)
+    cov = second - mean * mean.T
+    return NoisedMixture(tuple(x), a, s, means, tuple(variances), tuple(weights), tuple(terms),
+                         _sp.log(p), resp, mean, cov)
+
+
+def log_density_hessian(model: NoisedMixture) -> _sp.Matrix:
+    """``grad^2 log p_t(x)`` by symbolic differentiation of ``model.log_density``."""
+    return _sp.hessian(model.log_density, model.x)
+
+
+def tweedie_hessian(model: NoisedMixture) -> _sp.Matrix:
+    """The right-hand side ``-I/s_t^2 + (a_t^2/s_t^4) Cov[X_0 | X_t = x]`` for ``model``."""
+    d = len(model.x)
+    return -_sp.eye(d) / model.s ** 2 + (model.a ** 2 / model.s ** 4) * model.posterior_cov
+
+
+def substitute_exponentials(expr, model: NoisedMixture):
+    """``expr`` with each Gaussian factor ``exp(-|x - a_t m_k|^2 / (2 c_k))`` of ``model`` replaced by a symbol ``E_k``."""
+    repl = {}
+    for k, term in enumerate(model.terms):
+        for e in term.atoms(_sp.exp):
+            repl[e] = _sp.Symbol(f"E_{k + 1}", positive=True)
+    return _sp.sympify(expr).xreplace(repl)
+
+
+def mixture_expr_is_zero(expr, model: NoisedMixture) -> bool:
+    """Decide ``expr == 0`` for an expression built from ``model``'s Gaussian terms.
+
+    Each exponential ``exp(-|x - a_t m_k|^2 / (2 c_k))`` is replaced by an independent positive
+    symbol ``E_k`` (:func:`substitute_exponentials`; legitimate: both sides are rational in the
+    ``E_k`` with polynomial coefficients, so an identity in the ``E_k`` is stronger than needed);
+    the numerator of the resulting rational function is expanded and must vanish.
+    """
+    num, _ = _sp.fraction(_sp.together(substitute_exponentials(expr, model)))
+    return _sp.expand(num) == 0
+
+
+def check_hessian_covariance_identity(dim: int, num_components: int, *, gaussian: bool = False) -> bool:
+    """``True`` iff ``grad^2 log p_t == -I/s_t^2 + (a_t^2/s_t^4) Cov[X_0 | X_t]`` entrywise, symbolically."""
+    model = noised_mixture(dim, num_components, gaussian=gaussian)
+    diff = log_density_hessian(model) - tweedie_hessian(model)
+    return all(mixture_expr_is_zero(entry, model) for entry in diff)
+
+
+def two_point_midpoint_hessian() -> _sp.Expr:
+    """``d^2/dx^2 log p_t`` in 1-D for two equally weighted points ``m_1, m_2`` at ``x = a_t (m_1 + m_2)/2``.
+
+    Simplifies to ``a_t^2 (m_1 - m_2)^2 / (4 s_t^4) - 1/s_t^2``.
+    """
+    model = noised_mixture(1, 2)
+    m1, m2 = model.means[0, 0], model.means[1, 0]
+    h = log_density_hessian(model)[0, 0]
+    at_mid = h.subs({model.weights[1]: model.weights[0]}).subs(model.x[0], model.a * (m1 + m2) / 2)
+    return _sp.factor(_sp.simplify(at_mid))
+
+
+def _symmetric_matrix(name: str, dim: int) -> _sp.Matrix:
+    return _sp.Matrix(dim, dim, lambda i, j: _sp.Symbol(f"{name}_{min(i, j) + 1}{max(i, j) + 1}", real=True))
+
+
+@_dataclass(frozen=True)
+class NoisedGaussian:
+    """Symbolic Gaussian case ``P_0 = N(mu, Sigma)``, ``P_t = N(a_t mu, C)``, ``C = a_t^2 Sigma + s_t^2 I``.
+
+    Fields: ``x``, ``a``, ``s``, ``Sigma`` (symbolic symmetric), ``hessian`` (``grad^2 log p_t`` by
+    differentiation), ``closed_form`` (``-C^-1``) and ``tweedie`` (``-I/s_t^2 + (a_t^2/s_t^4) Cov`` with the
+    Gaussian posterior covariance ``Cov = Sigma - a_t^2 Sigma C^-1 Sigma``).
+    """
+
+    x: tuple
+    a: _sp.Symbol
+    s: _sp.Symbol
+    Sigma: _sp.Matrix
+    hessian: _sp.Matrix
+    closed_form: _sp.Matrix
+    tweedie: _sp.Matrix
+
+
+def noised_gaussian(dim: int = 2) -> NoisedGaussian:
+    """Build :class:`NoisedGaussian` in ``R^dim`` with symbolic ``mu`` and ``Sigma``."""
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    a, s = _A_T, _S_T
+    x = _sp.Matrix(_sp.symbols(f"x_1:{dim + 1}", real=True))
+    mu = _sp.Matrix(_sp.symbols(f"mu_1:{dim + 1}", real=True))
+    Sigma = _symmetric_matrix("Sigma", dim)
+    C = a ** 2 * Sigma + s ** 2 * _sp.eye(dim)
+    C_inv = C.inv()
+    diff = x - a * mu
+    # log N(x; a mu, C) up to the x-free normalising constant
+    log_density = -(diff.T * C_inv * diff)[0, 0] / 2
+    hess = _sp.hessian(log_density, tuple(x))
+    cov = Sigma - a ** 2 * Sigma * C_inv * Sigma
+    tweedie = -_sp.eye(dim) / s ** 2 + (a ** 2 / s ** 4) * cov
+    return NoisedGaussian(tuple(x), a, s, Sigma, hess, -C_inv, tweedie)
+
+
+def gaussian_hessian_eigenvalues_2d() -> tuple[_sp.Matrix, tuple]:
+    """Eigen-decomposition of ``-(a_t^2 Sigma + s_t^2 I)^-1`` for ``Sigma = R(theta) diag(l_1, l_2) R(theta)^T``.
+
+    Returns ``(R^T H R, (l_1, l_2, theta))``; the first simplifies to
+    ``diag(-1/(a_t^2 l_1 + s_t^2), -1/(a_t^2 l_2 + s_t^2))``, so ``|H|_2 = 1/(s_t^2 + a_t^2 l_min)``.
+    """
+    a, s = _A_T, _S_T
+    l1, l2 = _sp.symbols("lambda_1 lambda_2", positive=True)
+    theta = _sp.Symbol("theta", real=True)
+    R = _sp.Matrix([[_sp.cos(theta), -_sp.sin(theta)], [_sp.sin(theta), _sp.cos(theta)]])
+    Sigma = R * _sp.diag(l1, l2) * R.T
+    H = -(a ** 2 * Sigma + s ** 2 * _sp.eye(2)).inv()
+    return _sp.simplify(R.T * H * R), (l1, l2, theta)
+
+

@@ -1,0 +1,106 @@
+"""Figures of chapter: Chapter 6 (Gaussian-mixture memorisation): ablation trends, weight-decay grid, 2-D phases
+
+Matplotlib only (moved from memsep_lib.plotting)."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+# ===========================================================================================
+# Chapter 6 (Gaussian-mixture memorisation): ablation trends, weight-decay grid, 2-D phases
+# ===========================================================================================
+
+def _mean_std(entries: list, key: str, scale: float = 1.0):
+    return (np.array([scale * e[key]["mean"] for e in entries]), np.array([scale * e[key]["std"] for e in entries]))
+
+
+def plot_memorization_ablation(summary: list, factor: str, *, xlabel: str, title: str = "", axes=None):
+    """Memorisation (%) and log-likelihood of generated samples against one factor (mean ± std over
+    seeds), beside the same metrics for fresh draws of the true mixture (dashed: the floor / reference)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    x = np.array([e[factor] for e in summary], dtype=float)
+    for ax, key, ylabel, scale in ((axes[0], "memorization", "memorised samples (%)", 100.0),
+                                   (axes[1], "log_likelihood", "mean log p(sample) under P", 1.0)):
+        mean, std = _mean_std(summary, key, scale)
+        ref, _ = _mean_std(summary, f"{key}_true_samples", scale)
+        ax.errorbar(x, mean, yerr=std, fmt="o-", capsize=3, label="trained networks")
+        ax.plot(x, ref, "k--", lw=1, label="fresh samples of P")
+        ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel)
+        ax.minorticks_off()
+        ax.set_xticks(x, [f"{v:g}" for v in x])        # the grid's values
+    axes[0].set_ylim(-3, 103)
+    axes[0].legend(fontsize=8)
+    if title:
+        axes[0].set_title(title, fontsize=10)
+    return axes
+
+
+def plot_weight_decay_grid(summary: list, *, axes=None):
+    """Memorisation and log-likelihood against weight decay, one line per width, one column per ``n``."""
+    ns = sorted({e["n"] for e in summary})
+    if axes is None:
+        _, axes = plt.subplots(2, len(ns), figsize=(5 * len(ns), 6.2), squeeze=False, sharex=True)
+    for col, n in enumerate(ns):
+        for width in sorted({e["width"] for e in summary if e["n"] == n}):
+            rows = sorted((e for e in summary if e["n"] == n and e["width"] == width), key=lambda e: e["weight_decay"])
+            wd = [e["weight_decay"] for e in rows]
+            for row, (key, scale) in enumerate((("memorization", 100.0), ("log_likelihood", 1.0))):
+                mean, std = _mean_std(rows, key, scale)
+                axes[row, col].errorbar(range(len(wd)), mean, yerr=std, fmt="o-", capsize=3,
+                                        label=f"width {width} ({rows[0]['num_parameters']:,} params)")
+        reference = [e for e in summary if e["n"] == n]
+        axes[1, col].axhline(np.mean([e["log_likelihood_true_samples"]["mean"] for e in reference]), color="k",
+                             ls="--", lw=1, label="fresh samples of P")
+        axes[0, col].set(title=f"n = {n}", ylabel="memorised samples (%)", ylim=(-3, 103))
+        axes[1, col].set(xlabel="weight decay", ylabel="mean log p(sample) under P")
+        axes[1, col].set_xticks(range(len(wd)), [f"{w:g}" for w in wd])     # the grid's values, evenly spaced
+        axes[0, col].legend(fontsize=8)
+        axes[1, col].legend(fontsize=8)
+    return axes
+
+
+def _draw_training_points(ax, train: np.ndarray) -> None:
+    """Red crosses at the 2-D training points; a square, unticked frame 1.25 times their extent."""
+    ax.scatter(train[:, 0], train[:, 1], marker="x", s=30, color="red", linewidths=1.5, label="training points")
+    lim = np.abs(train).max() * 1.25
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
+
+
+def plot_phase_2d(rows: list, *, axes=None):
+    """One panel per trained network (``rows`` of the ``phase_2d`` ablation): its samples (dots) over
+    the training points (red crosses), titled with width, parameters and memorisation."""
+    rows = sorted(rows, key=lambda r: r["width"])
+    if axes is None:
+        _, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.3), squeeze=False)
+        axes = axes[0]
+    for ax, r in zip(axes, rows):
+        y = np.asarray(r["samples"])
+        ax.scatter(y[:, 0], y[:, 1], s=3, alpha=0.35, color="tab:blue")
+        _draw_training_points(ax, np.asarray(r["train"]))
+        ax.set_title(f"width {r['width']} ({r['num_parameters']:,} params)\nmemorised {100 * r['memorization']:.0f}%",
+                     fontsize=9)
+    return axes
+
+
+def plot_phase_threshold(row: dict, threshold: float = 1 / 3, *, ax=None):
+    """One network of the ``phase_2d`` ablation: its samples coloured by the memorisation test
+    ``|y - x_(1)| < threshold |y - x_(2)|`` (orange: memorised), with the floor ``threshold^d`` in the title."""
+    from memsep_lib.metrics import nn_distance_ratio
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 4.2))
+    y, train = torch.tensor(row["samples"]), torch.tensor(row["train"])
+    memorised = (nn_distance_ratio(y, train) < threshold).numpy()
+    ax.scatter(y[~memorised, 0], y[~memorised, 1], s=4, alpha=0.4, color="tab:blue", label="not memorised")
+    ax.scatter(y[memorised, 0], y[memorised, 1], s=4, alpha=0.6, color="tab:orange", label="memorised")
+    _draw_training_points(ax, train.numpy())
+    ax.set_title(f"width {row['width']}, threshold {threshold:.2f}: memorised {100 * memorised.mean():.0f}%\n"
+                 f"(floor for fresh samples ~ threshold^d = {100 * threshold ** train.shape[1]:.0f}%)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    return ax
+
