@@ -156,14 +156,25 @@ def list_results(results_dir: Path | str | None = None) -> list[dict]:
 class StageCache:
     """Results of the finished stages of a long run, in ``folder/stages.json``, so a rerun skips them.
 
+    A folder belongs to one config: with ``config`` given, its strict-JSON form is stamped into
+    ``folder/config.json`` on first use, and a folder stamped by another config is a ``ValueError``
+    (reusing it would return the other run's results under this run's config).
+
     ``get(name, compute)`` returns the stored value of stage ``name``, or runs ``compute()``, stores its
     (JSON-serialisable) value atomically and returns it as read back from JSON (so a fresh and a
     resumed run see the same value: tuples as lists, dict keys as strings).
     """
 
-    def __init__(self, folder: Path | str):
+    def __init__(self, folder: Path | str, *, config=None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        if config is not None:
+            stamp = self.folder / "config.json"
+            current = json.dumps(config_dict(config), sort_keys=True)
+            if stamp.exists() and stamp.read_text() != current:
+                raise ValueError(f"folder {self.folder} holds a run of a different config; use another folder "
+                                 f"or delete it")
+            stamp.write_text(current)
         self.path = self.folder / "stages.json"
         self.done = json.loads(self.path.read_text()) if self.path.exists() else {}
 
@@ -174,4 +185,3 @@ class StageCache:
             tmp.write_text(json.dumps(self.done))
             tmp.replace(self.path)
         return self.done[name]
-

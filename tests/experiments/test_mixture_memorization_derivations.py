@@ -1,0 +1,7 @@
+def test_memorization_floor_is_c_to_the_d():
+    import sympy as sp
+    from memsep_lib.symbolic import memorization_floor
+    floor = memorization_floor()
+    assert floor.total_mass == 1
+    assert sp.simplify(floor.probability - floor.c ** floor.d) == 0
+    assert floor.probability.subs({floor.c: sp.Rational(1, 3), floor.d: 2}) == sp.Rational(1, 9)
