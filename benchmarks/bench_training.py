@@ -1,7 +1,7 @@
-"""Benchmark of batched DSM training of score networks (memsep_lib.nets) — prints one summary line.
+"""Benchmark of batched DSM training of score networks (memsep_lib.training) — prints one summary line.
 
 Trains ``G`` score MLPs ``ScoreMLP(d, W, depth)`` as one :class:`~memsep_lib.nets.ScoreMLPStack` with
-:func:`~memsep_lib.nets.train_score_stack` (the training of the Gaussian-mixture ablations) and reports
+:func:`~memsep_lib.training.train_score_stack` (the training of the Gaussian-mixture ablations) and reports
 
 - steps/s: optimizer steps per second of the whole stack (each step trains every member on its own batch);
 - FLOP ratio: achieved FLOP/s of a training step divided by the FLOP/s of one plain matrix product
@@ -22,7 +22,8 @@ import argparse
 import torch
 
 from memsep_lib.config import describe_device, get_device
-from memsep_lib.nets import ScoreMLPStack, train_score_stack
+from memsep_lib.nets import ScoreMLPStack
+from memsep_lib.training import train_score_stack
 from timing import best_time
 
 

@@ -15,7 +15,7 @@ import html
 from pathlib import Path
 
 from .config import PROFILES
-from .experiments import experiment_names, expected_cost
+from .experiments import experiment_names, get_experiment
 from .results import list_results
 
 __all__ = ["format_minutes", "runner_rows", "results_rows", "html_table"]
@@ -41,7 +41,7 @@ def runner_rows(results_dir: Path | str | None = None) -> list[dict]:
         present.setdefault(row["experiment"], []).append(row["profile"])
     rows = []
     for name in experiment_names():
-        cost = expected_cost(name)
+        cost = getattr(get_experiment(name), "COST", {})
         row = {"experiment": name, "command": f"python -m memsep_lib.experiments {name} --profile <profile>"}
         for profile in PROFILES:
             c = cost.get(profile)

@@ -6,10 +6,14 @@ profile, the device, the wall time and the date, so the book can say where each 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import json
 import math
+import os
 import platform
+import tempfile
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
@@ -68,19 +72,68 @@ def save_results(experiment: str, profile: str, config: dict, results: dict, *, 
         "config": config,
         "results": results,
     }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
-    tmp.replace(path)
+    try:
+        text = json.dumps(jsonable(record), indent=1, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"results for {experiment!r} are not strict-JSON serialisable: {err}") from err
+    write_atomically(path, text)
     return path
 
 
+def write_atomically(path: Path | str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file of its own in the same folder, then rename.
+
+    A reader never sees a half-written file, and two writers never share a temp file.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+REQUIRED_FIELDS = ("experiment", "profile", "device", "library_version", "date", "wall_time_s", "config", "results")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def read_record(path: Path | str) -> dict:
+    """Read and validate a results file: strict JSON (no NaN/Infinity), the fields of ``REQUIRED_FIELDS``,
+    and ``experiment``/``profile`` matching the file name ``<experiment>-<profile>.json``. Errors name the path."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(), parse_constant=_reject_constant)
+    except (OSError, UnicodeDecodeError, ValueError) as err:   # JSONDecodeError is a ValueError
+        raise ValueError(f"results file {path} is not readable strict JSON (truncated or corrupt?): {err}") from err
+    if not isinstance(record, dict):
+        raise ValueError(f"results file {path} must hold a JSON object, got {type(record).__name__}")
+    missing = [f for f in REQUIRED_FIELDS if f not in record]
+    if missing:
+        raise ValueError(f"results file {path} lacks field(s) {missing}")
+    if not isinstance(record["results"], dict) or not isinstance(record["config"], dict):
+        raise ValueError(f"results file {path}: 'results' and 'config' must be JSON objects")
+    expected = f"{record['experiment']}-{record['profile']}.json"
+    if path.name != expected:
+        raise ValueError(f"results file {path} holds experiment {record['experiment']!r}, profile "
+                         f"{record['profile']!r}: its name should be {expected}")
+    return record
+
+
 def load_results(experiment: str, profile: str, results_dir: Path | str | None = None) -> dict:
-    """Read one results file; a missing file is a ``FileNotFoundError`` that says how to make it."""
+    """Read one results file (validated by :func:`read_record`); a missing file is a ``FileNotFoundError``
+    that says how to make it."""
     path = results_path(experiment, profile, results_dir)
     if not path.exists():
         raise FileNotFoundError(
             f"no results at {path}; run `python -m memsep_lib.experiments {experiment} --profile {profile}`")
-    return json.loads(path.read_text())
+    return read_record(path)
 
 
 def largest_available_profile(experiment: str, results_dir: Path | str | None = None) -> str | None:
@@ -131,6 +184,82 @@ def stored_or_live(experiment, *, profile: str | None = None, device=None, resul
 PROVENANCE_FIELDS = ("experiment", "profile", "device", "date", "wall_time_s", "library_version")
 
 
+class FolderInUseError(RuntimeError):
+    """A run folder is locked by another run."""
+
+
+@contextlib.contextmanager
+def run_folder_lock(folder: Path | str):
+    """Hold an exclusive lock on a run folder (``folder/.lock``) for the duration of the block.
+
+    A second run on the same folder gets a :class:`FolderInUseError` at once instead of corrupting the first
+    run's checkpoints; the lock is the operating system's (``flock``), so a killed run releases it.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise FolderInUseError(f"run folder {folder} is in use by another run ({handle.read().strip() or 'pid ?'}); "
+                               f"wait for it to finish or use another --results-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield folder
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def list_results(results_dir: Path | str | None = None) -> list[dict]:
+    """Provenance of every results file ``<experiment>-<profile>.json`` in ``results_dir``.
+
+    One dict per file, sorted by experiment then profile (ci < cpu < paper), with the fields of
+    ``PROVENANCE_FIELDS`` plus ``file`` (the file name); a file that is not a valid results record is a
+    ``ValueError`` naming it (:func:`read_record`).
+    """
+    folder = Path(results_dir or RESULTS_DIR)
+    rows = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        record = read_record(path)
+        rows.append({**{f: record[f] for f in PROVENANCE_FIELDS}, "file": path.name})
+    order = {p: i for i, p in enumerate(PROFILES)}
+    return sorted(rows, key=lambda r: (r["experiment"], order.get(r["profile"], len(order)), r["file"]))
+
+
+class FolderInUseError(RuntimeError):
+    """A run folder is locked by another run."""
+
+
+@contextlib.contextmanager
+def run_folder_lock(folder: Path | str):
+    """Hold an exclusive lock on a run folder (``folder/.lock``) for the duration of the block.
+
+    A second run on the same folder gets a :class:`FolderInUseError` at once instead of corrupting the first
+    run's checkpoints; the lock is the operating system's (``flock``), so a killed run releases it.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise FolderInUseError(f"run folder {folder} is in use by another run ({handle.read().strip() or 'pid ?'}); "
+                               f"wait for it to finish or use another --results-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield folder
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def list_results(results_dir: Path | str | None = None) -> list[dict]:
     """Provenance of every results file ``<experiment>-<profile>.json`` in ``results_dir``.
 
@@ -174,14 +303,15 @@ class StageCache:
             if stamp.exists() and stamp.read_text() != current:
                 raise ValueError(f"folder {self.folder} holds a run of a different config; use another folder "
                                  f"or delete it")
-            stamp.write_text(current)
+            write_atomically(stamp, current)
         self.path = self.folder / "stages.json"
-        self.done = json.loads(self.path.read_text()) if self.path.exists() else {}
+        try:
+            self.done = json.loads(self.path.read_text()) if self.path.exists() else {}
+        except ValueError as err:
+            raise ValueError(f"stage cache {self.path} is corrupt ({err}); delete it to recompute") from err
 
     def get(self, name: str, compute):
         if name not in self.done:
-            self.done[name] = json.loads(json.dumps(jsonable(compute())))
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.done))
-            tmp.replace(self.path)
+            self.done[name] = json.loads(json.dumps(jsonable(compute()), allow_nan=False))
+            write_atomically(self.path, json.dumps(self.done))
         return self.done[name]

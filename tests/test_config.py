@@ -61,3 +61,12 @@ def test_run_label_names_profile_and_device(monkeypatch):
     monkeypatch.setenv("MEMSEP_PROFILE", "ci")
     label = config.run_label(torch.device("cpu"))
     assert label.startswith("profile ci, cpu (")
+
+
+def test_make_generator_is_seeded_and_leaves_the_global_rng_alone():
+    state = torch.get_rng_state()
+    a = torch.randn(3, generator=config.make_generator(5))
+    assert torch.equal(a, torch.randn(3, generator=config.make_generator(5, "cpu")))
+    assert torch.equal(state, torch.get_rng_state())
+    with pytest.raises(TypeError, match="seed"):
+        config.make_generator(True)

@@ -18,11 +18,15 @@ def test_format_minutes():
 
 def test_runner_rows_cover_registry_and_results(tmp_path, monkeypatch):
     monkeypatch.setattr(experiments, "REGISTRY", dict(experiments.REGISTRY))
-    experiments.register("toy", lambda p: ({}, {}))
+    from types import SimpleNamespace
+    experiments.register("toy", SimpleNamespace(NAME="toy", CONFIGS={}, run=None, verdict=None, facts=None,
+                                                COST={"cpu": {"minutes": 5, "hardware": "1 CPU thread",
+                                                              "basis": "measured"}}))
     save_results("toy", "cpu", {}, {}, wall_time_s=1.0, device="cpu", results_dir=tmp_path)
     rows = {r["experiment"]: r for r in runner_rows(tmp_path)}
     assert set(rows) == set(experiments.REGISTRY)
     assert rows["toy"]["results"] == "cpu" and rows["toy"]["ci"] == "not recorded"
+    assert rows["toy"]["cpu"] == "5 min on 1 CPU thread (measured)"
     assert rows["toy"]["command"] == "python -m memsep_lib.experiments toy --profile <profile>"
     assert rows["loss_gap_bound"]["results"] == "none yet"
     assert all(" on " in rows["loss_gap_bound"][p] for p in PROFILES)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..config import PROFILES, get_device, get_profile
-from ..results import RESULTS_DIR, config_dict, save_results
+from ..results import RESULTS_DIR, FolderInUseError, config_dict, run_folder_lock, save_results
 from . import experiment_names, get_experiment
 
 
@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.name:
         parser.error(f"an experiment name is required; registered: {', '.join(experiment_names())}")
-    try:
+    try:   # the environment is checked even when --profile is given: a bad value is an error now, not later
         profile = args.profile or get_profile()
+        get_profile()
         device = get_device()
     except ValueError as err:
         parser.error(str(err))
@@ -54,9 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     workdir = results_dir / "checkpoints" / f"{args.name}-{profile}"
     config = exp.CONFIGS[profile]
     print(f"running {args.name!r} (profile {profile}, device {device}); checkpoints in {workdir}", flush=True)
-    start = time.perf_counter()
-    results = exp.run(config, device=device, progress=profile != "ci", workdir=workdir)
-    wall = time.perf_counter() - start
+    try:
+        with run_folder_lock(workdir):
+            start = time.perf_counter()
+            results = exp.run(config, device=device, progress=profile != "ci", workdir=workdir)
+            wall = time.perf_counter() - start
+    except FolderInUseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
     path = save_results(args.name, profile, config_dict(config), results, wall_time_s=wall, device=device,
                         results_dir=results_dir)
     print(f"wrote {path} in {wall:.1f} s", flush=True)

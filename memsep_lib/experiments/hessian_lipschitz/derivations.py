@@ -1,22 +1,23 @@
-"""Sympy derivations of chapter: Chapter 5 (Hessian and Lipschitz): grad^2 log p_t = -I/s_t^2 + (a_t^2/s_t^4) Cov[X_0 | X_t]
+"""Sympy derivations of chapter 5: ``grad^2 log p_t = -I/s_t^2 + (a_t^2/s_t^4) Cov[X_0 | X_t]``.
 
-(moved from memsep_lib.symbolic)."""
+For mixtures of point masses and of Gaussians (:func:`check_hessian_covariance_identity`), the
+two-point midpoint (:func:`two_point_midpoint_hessian`) and the Gaussian case
+(:func:`noised_gaussian`, :func:`gaussian_hessian_eigenvalues_2d`).
+"""
 
 from __future__ import annotations
 
-# ===========================================================================================
-# Chapter 5 (Hessian and Lipschitz): grad^2 log p_t = -I/s_t^2 + (a_t^2/s_t^4) Cov[X_0 | X_t]
-# ===========================================================================================
+from dataclasses import dataclass
 
-from dataclasses import dataclass as _dataclass
+import sympy as sp
 
-import sympy as _sp
+from ...validation import check_positive_int
 
-_A_T = _sp.Symbol("a_t", positive=True)
-_S_T = _sp.Symbol("s_t", positive=True)
+_A_T = sp.Symbol("a_t", positive=True)
+_S_T = sp.Symbol("s_t", positive=True)
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class NoisedMixture:
     """Symbolic noised law ``P_t`` of ``P_0 = sum_k pi_k N(m_k, v_k I)`` in ``R^d`` (``v_k = 0``: point masses).
 
@@ -30,71 +31,70 @@ class NoisedMixture:
     """
 
     x: tuple
-    a: _sp.Symbol
-    s: _sp.Symbol
-    means: _sp.Matrix
+    a: sp.Symbol
+    s: sp.Symbol
+    means: sp.Matrix
     variances: tuple
     weights: tuple
     terms: tuple
-    log_density: _sp.Expr
+    log_density: sp.Expr
     responsibilities: tuple
-    posterior_mean: _sp.Matrix
-    posterior_cov: _sp.Matrix
+    posterior_mean: sp.Matrix
+    posterior_cov: sp.Matrix
 
 
 def noised_mixture(dim: int, num_components: int, *, gaussian: bool = False) -> NoisedMixture:
     """Build :class:`NoisedMixture` with symbolic means ``m_k``, weights ``pi_k`` and (if ``gaussian``) variances ``v_k``."""
-    for name, value in (("dim", dim), ("num_components", num_components)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_positive_int(dim, "dim")
+    check_positive_int(num_components, "num_components")
     a, s = _A_T, _S_T
     K, d = num_components, dim
-    x = _sp.symbols(f"x_1:{d + 1}", real=True) if d > 1 else (_sp.Symbol("x", real=True),)
+    x = sp.symbols(f"x_1:{d + 1}", real=True) if d > 1 else (sp.Symbol("x", real=True),)
     if d > 1:
-        means = _sp.Matrix(K, d, lambda k, j: _sp.Symbol(f"m_{k + 1}{j + 1}", real=True))
+        means = sp.Matrix(K, d, lambda k, j: sp.Symbol(f"m_{k + 1}{j + 1}", real=True))
     else:
-        means = _sp.Matrix(K, 1, lambda k, j: _sp.Symbol(f"m_{k + 1}", real=True))
-    weights = _sp.symbols(f"pi_1:{K + 1}", positive=True)
-    variances = _sp.symbols(f"v_1:{K + 1}", positive=True) if gaussian else (_sp.Integer(0),) * K
-    xv = _sp.Matrix(x)
+        means = sp.Matrix(K, 1, lambda k, j: sp.Symbol(f"m_{k + 1}", real=True))
+    weights = sp.symbols(f"pi_1:{K + 1}", positive=True)
+    variances = sp.symbols(f"v_1:{K + 1}", positive=True) if gaussian else (sp.Integer(0),) * K
+    xv = sp.Matrix(x)
     terms, cond_means, cond_vars = [], [], []
     for k in range(K):
         c = a ** 2 * variances[k] + s ** 2
         diff = xv - a * means[k, :].T
         sq = (diff.T * diff)[0, 0]
-        terms.append(weights[k] * (2 * _sp.pi * c) ** _sp.Rational(-d, 2) * _sp.exp(-sq / (2 * c)))
+        terms.append(weights[k] * (2 * sp.pi * c) ** sp.Rational(-d, 2) * sp.exp(-sq / (2 * c)))
         cond_means.append(means[k, :].T + (a * variances[k] / c) * diff)
         cond_vars.append(variances[k] * s ** 2 / c)
-    p = _sp.Add(*terms)
+    p = sp.Add(*terms)
     resp = tuple(term / p for term in terms)
-    mean = _sp.zeros(d, 1)
-    second = _sp.zeros(d, d)
+    mean = sp.zeros(d, 1)
+    second = sp.zeros(d, d)
     for k in range(K):
         mean += resp[k] * cond_means[k]
-        second += resp[k] * (cond_vars[k] * _sp.eye(d) + cond_means[k] * cond_means[k].T)
+        second += resp[k] * (cond_vars[k] * sp.eye(d) + cond_means[k] * cond_means[k].T)
     cov = second - mean * mean.T
     return NoisedMixture(tuple(x), a, s, means, tuple(variances), tuple(weights), tuple(terms),
-                         _sp.log(p), resp, mean, cov)
+                         sp.log(p), resp, mean, cov)
 
 
-def log_density_hessian(model: NoisedMixture) -> _sp.Matrix:
+def log_density_hessian(model: NoisedMixture) -> sp.Matrix:
     """``grad^2 log p_t(x)`` by symbolic differentiation of ``model.log_density``."""
-    return _sp.hessian(model.log_density, model.x)
+    return sp.hessian(model.log_density, model.x)
 
 
-def tweedie_hessian(model: NoisedMixture) -> _sp.Matrix:
+def tweedie_hessian(model: NoisedMixture) -> sp.Matrix:
     """The right-hand side ``-I/s_t^2 + (a_t^2/s_t^4) Cov[X_0 | X_t = x]`` for ``model``."""
     d = len(model.x)
-    return -_sp.eye(d) / model.s ** 2 + (model.a ** 2 / model.s ** 4) * model.posterior_cov
+    return -sp.eye(d) / model.s ** 2 + (model.a ** 2 / model.s ** 4) * model.posterior_cov
 
 
 def substitute_exponentials(expr, model: NoisedMixture):
     """``expr`` with each Gaussian factor ``exp(-|x - a_t m_k|^2 / (2 c_k))`` of ``model`` replaced by a symbol ``E_k``."""
     repl = {}
     for k, term in enumerate(model.terms):
-        for e in term.atoms(_sp.exp):
-            repl[e] = _sp.Symbol(f"E_{k + 1}", positive=True)
-    return _sp.sympify(expr).xreplace(repl)
+        for e in term.atoms(sp.exp):
+            repl[e] = sp.Symbol(f"E_{k + 1}", positive=True)
+    return sp.sympify(expr).xreplace(repl)
 
 
 def mixture_expr_is_zero(expr, model: NoisedMixture) -> bool:
@@ -105,8 +105,8 @@ def mixture_expr_is_zero(expr, model: NoisedMixture) -> bool:
     ``E_k`` with polynomial coefficients, so an identity in the ``E_k`` is stronger than needed);
     the numerator of the resulting rational function is expanded and must vanish.
     """
-    num, _ = _sp.fraction(_sp.together(substitute_exponentials(expr, model)))
-    return _sp.expand(num) == 0
+    num, _ = sp.fraction(sp.together(substitute_exponentials(expr, model)))
+    return sp.expand(num) == 0
 
 
 def check_hessian_covariance_identity(dim: int, num_components: int, *, gaussian: bool = False) -> bool:
@@ -116,7 +116,7 @@ def check_hessian_covariance_identity(dim: int, num_components: int, *, gaussian
     return all(mixture_expr_is_zero(entry, model) for entry in diff)
 
 
-def two_point_midpoint_hessian() -> _sp.Expr:
+def two_point_midpoint_hessian() -> sp.Expr:
     """``d^2/dx^2 log p_t`` in 1-D for two equally weighted points ``m_1, m_2`` at ``x = a_t (m_1 + m_2)/2``.
 
     Simplifies to ``a_t^2 (m_1 - m_2)^2 / (4 s_t^4) - 1/s_t^2``.
@@ -125,14 +125,14 @@ def two_point_midpoint_hessian() -> _sp.Expr:
     m1, m2 = model.means[0, 0], model.means[1, 0]
     h = log_density_hessian(model)[0, 0]
     at_mid = h.subs({model.weights[1]: model.weights[0]}).subs(model.x[0], model.a * (m1 + m2) / 2)
-    return _sp.factor(_sp.simplify(at_mid))
+    return sp.factor(sp.simplify(at_mid))
 
 
-def _symmetric_matrix(name: str, dim: int) -> _sp.Matrix:
-    return _sp.Matrix(dim, dim, lambda i, j: _sp.Symbol(f"{name}_{min(i, j) + 1}{max(i, j) + 1}", real=True))
+def _symmetric_matrix(name: str, dim: int) -> sp.Matrix:
+    return sp.Matrix(dim, dim, lambda i, j: sp.Symbol(f"{name}_{min(i, j) + 1}{max(i, j) + 1}", real=True))
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class NoisedGaussian:
     """Symbolic Gaussian case ``P_0 = N(mu, Sigma)``, ``P_t = N(a_t mu, C)``, ``C = a_t^2 Sigma + s_t^2 I``.
 
@@ -142,45 +142,42 @@ class NoisedGaussian:
     """
 
     x: tuple
-    a: _sp.Symbol
-    s: _sp.Symbol
-    Sigma: _sp.Matrix
-    hessian: _sp.Matrix
-    closed_form: _sp.Matrix
-    tweedie: _sp.Matrix
+    a: sp.Symbol
+    s: sp.Symbol
+    Sigma: sp.Matrix
+    hessian: sp.Matrix
+    closed_form: sp.Matrix
+    tweedie: sp.Matrix
 
 
 def noised_gaussian(dim: int = 2) -> NoisedGaussian:
     """Build :class:`NoisedGaussian` in ``R^dim`` with symbolic ``mu`` and ``Sigma``."""
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    check_positive_int(dim, "dim")
     a, s = _A_T, _S_T
-    x = _sp.Matrix(_sp.symbols(f"x_1:{dim + 1}", real=True))
-    mu = _sp.Matrix(_sp.symbols(f"mu_1:{dim + 1}", real=True))
+    x = sp.Matrix(sp.symbols(f"x_1:{dim + 1}", real=True))
+    mu = sp.Matrix(sp.symbols(f"mu_1:{dim + 1}", real=True))
     Sigma = _symmetric_matrix("Sigma", dim)
-    C = a ** 2 * Sigma + s ** 2 * _sp.eye(dim)
+    C = a ** 2 * Sigma + s ** 2 * sp.eye(dim)
     C_inv = C.inv()
     diff = x - a * mu
     # log N(x; a mu, C) up to the x-free normalising constant
     log_density = -(diff.T * C_inv * diff)[0, 0] / 2
-    hess = _sp.hessian(log_density, tuple(x))
+    hess = sp.hessian(log_density, tuple(x))
     cov = Sigma - a ** 2 * Sigma * C_inv * Sigma
-    tweedie = -_sp.eye(dim) / s ** 2 + (a ** 2 / s ** 4) * cov
+    tweedie = -sp.eye(dim) / s ** 2 + (a ** 2 / s ** 4) * cov
     return NoisedGaussian(tuple(x), a, s, Sigma, hess, -C_inv, tweedie)
 
 
-def gaussian_hessian_eigenvalues_2d() -> tuple[_sp.Matrix, tuple]:
+def gaussian_hessian_eigenvalues_2d() -> tuple[sp.Matrix, tuple]:
     """Eigen-decomposition of ``-(a_t^2 Sigma + s_t^2 I)^-1`` for ``Sigma = R(theta) diag(l_1, l_2) R(theta)^T``.
 
     Returns ``(R^T H R, (l_1, l_2, theta))``; the first simplifies to
     ``diag(-1/(a_t^2 l_1 + s_t^2), -1/(a_t^2 l_2 + s_t^2))``, so ``|H|_2 = 1/(s_t^2 + a_t^2 l_min)``.
     """
     a, s = _A_T, _S_T
-    l1, l2 = _sp.symbols("lambda_1 lambda_2", positive=True)
-    theta = _sp.Symbol("theta", real=True)
-    R = _sp.Matrix([[_sp.cos(theta), -_sp.sin(theta)], [_sp.sin(theta), _sp.cos(theta)]])
-    Sigma = R * _sp.diag(l1, l2) * R.T
-    H = -(a ** 2 * Sigma + s ** 2 * _sp.eye(2)).inv()
-    return _sp.simplify(R.T * H * R), (l1, l2, theta)
-
-
+    l1, l2 = sp.symbols("lambda_1 lambda_2", positive=True)
+    theta = sp.Symbol("theta", real=True)
+    R = sp.Matrix([[sp.cos(theta), -sp.sin(theta)], [sp.sin(theta), sp.cos(theta)]])
+    Sigma = R * sp.diag(l1, l2) * R.T
+    H = -(a ** 2 * Sigma + s ** 2 * sp.eye(2)).inv()
+    return sp.simplify(R.T * H * R), (l1, l2, theta)

@@ -1,6 +1,7 @@
-"""Figures of chapter: Chapter 5 (Hessian and Lipschitz): Hessian eigenvalues on a segment, Lipschitz scaling in t
+"""Figures of chapter 5: Hessian eigenvalues on a segment, Lipschitz constants against ``t``.
 
-Matplotlib only (moved from memsep_lib.plotting)."""
+Matplotlib only: every function draws arrays computed by :mod:`.theory` or :func:`.experiment.run`.
+"""
 
 from __future__ import annotations
 
@@ -8,39 +9,24 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
-# ===========================================================================================
-# Chapter 5 (Hessian and Lipschitz): Hessian eigenvalues on a segment, Lipschitz scaling in t
-# ===========================================================================================
+_STYLES = ["-", "--", ":", "-."]
 
 
-def plot_segment_eigenvalues(hessian_fns: dict, start, end, times, *, num: int = 801, margin: float = 0.25,
-                             ax=None):
-    """Hessian eigenvalues of ``log p_t`` along the segment ``a_t[(1-u) start + u end]``, ``u in [-margin, 1+margin]``.
+def plot_segment_eigenvalues(segment: dict, *, ax=None):
+    """Hessian eigenvalues of ``log p_t`` along a segment, from :func:`.theory.segment_eigenvalues`.
 
-    ``hessian_fns`` maps a label to ``(x, t) -> grad^2 log p_t(x)``; ``start``/``end`` are data-space
-    points (e.g. two training points, at ``u = 0`` and ``u = 1``); one line style per label, one
-    colour per time. The y axis is symmetric-log (the eigenvalues range over many decades).
+    One line style per Hessian (label), one colour per time; the segment's ends (``u = 0`` and
+    ``u = 1``) are marked. The y axis is symmetric-log (the eigenvalues range over many decades).
     """
-    from memsep_lib.lipschitz import hessian_eigenvalues_on_segment
-    from memsep_lib.process import alpha, sigma
-
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
-    times = [float(t) for t in (times if hasattr(times, "__len__") else [times])]
-    colours = plt.cm.viridis(torch.linspace(0, 0.9, len(times)).tolist())
-    styles = ["-", "--", ":", "-."]
-    for colour, t in zip(colours, times):
-        a = alpha(t)
-        lo = a * (start + margin * (start - end))
-        hi = a * (end + margin * (end - start))
-        for style, (label, fn) in zip(styles, hessian_fns.items()):
-            u, eigs = hessian_eigenvalues_on_segment(fn, lo, hi, t, num)
-            u = -margin + (1 + 2 * margin) * u
-            for k in range(eigs.shape[1]):
-                ax.plot(u.cpu(), eigs[:, k].cpu(), style, color=colour, lw=1.3,
-                        label=f"{label}, $t$={t:.0e} ($s_t$={sigma(t):.2g})" if k == eigs.shape[1] - 1 else None)
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(segment["times"])))
+    for k, (colour, t, s) in enumerate(zip(colours, segment["times"], segment["s"])):
+        for style, (label, eigs) in zip(_STYLES, segment["eigenvalues"].items()):
+            for j in range(eigs.shape[2]):
+                ax.plot(segment["u"], eigs[k, :, j], style, color=colour, lw=1.3,
+                        label=f"{label}, $t$={t:.0e} ($s_t$={s:.2g})" if j == eigs.shape[2] - 1 else None)
     ax.set_yscale("symlog", linthresh=1.0)
     ax.axvline(0, color="grey", lw=0.6)
     ax.axvline(1, color="grey", lw=0.6)
@@ -51,20 +37,32 @@ def plot_segment_eigenvalues(hessian_fns: dict, start, end, times, *, num: int =
     return ax
 
 
-def explore_segment_eigenvalues(hessian_fns: dict, start, end, *, log10_t: float = -3.0):
-    """``ipywidgets`` slider over ``log10 t`` redrawing :func:`plot_segment_eigenvalues` at that single time."""
+def _select_time(segment: dict, k: int) -> dict:
+    """The part of ``segment`` at its ``k``-th time."""
+    return {"u": segment["u"], "times": segment["times"][k:k + 1], "s": segment["s"][k:k + 1],
+            "eigenvalues": {label: eigs[k:k + 1] for label, eigs in segment["eigenvalues"].items()}}
+
+
+def explore_segment_eigenvalues(segment: dict, *, log10_t: float = -3.0):
+    """``ipywidgets`` slider over ``log10 t`` showing :func:`plot_segment_eigenvalues` at one of ``segment``'s times.
+
+    ``segment`` holds the eigenvalues at times evenly spaced in ``log10 t`` (the slider's stops).
+    """
     import ipywidgets as widgets
 
+    logs = [math.log10(t) for t in segment["times"]]
+    step = (logs[-1] - logs[0]) / max(len(logs) - 1, 1)
+
     def draw(log10_t):
-        plot_segment_eigenvalues(hessian_fns, start, end, [10.0 ** log10_t])
+        plot_segment_eigenvalues(_select_time(segment, int(np.argmin([abs(v - log10_t) for v in logs]))))
         plt.show()
 
-    slider = widgets.FloatSlider(value=log10_t, min=-5.0, max=0.0, step=0.25, description="log10 t")
+    slider = widgets.FloatSlider(value=log10_t, min=logs[0], max=logs[-1], step=step, description="log10 t")
     return widgets.interact(draw, log10_t=slider)
 
 
-def plot_lipschitz_scaling(sweep, *, fit_mask=None, axes=None):
-    """Two panels for a :class:`memsep_lib.lipschitz.LipschitzSweep`, against ``s_t`` (log-log).
+def plot_lipschitz_scaling(sweep: dict, *, fit_mask=None, axes=None):
+    """Two panels for the ``sweep`` of :func:`.experiment.run` (lists per time), against ``s_t`` (log-log).
 
     Left: the empirical score's constants (largest found, closest-pair midpoint), the scale
     ``s_t^-4 min |x_i - x_j|^2`` and the true score's constant, with a slope ``-4`` guide over the
@@ -73,23 +71,25 @@ def plot_lipschitz_scaling(sweep, *, fit_mask=None, axes=None):
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax, bx = axes
-    s = sweep.s
-    ax.loglog(s, sweep.empirical_max, "o-", label="empirical score: largest found")
-    ax.loglog(s, sweep.closest_midpoint, "s-", ms=4, label="empirical score: closest-pair midpoint")
-    ax.loglog(s, sweep.reference, "k--", label=r"$s_t^{-4} \min_{i\neq j} |x_i - x_j|^2$")
-    if torch.isfinite(sweep.true_max).all():
-        ax.loglog(s, sweep.true_max, "^-", label="true score: largest found")
+    s, emp, mid, ref, true = (np.asarray(sweep[k], dtype=float)
+                              for k in ("s", "empirical_max", "closest_midpoint", "reference", "true_max"))
+    ax.loglog(s, emp, "o-", label="empirical score: largest found")
+    ax.loglog(s, mid, "s-", ms=4, label="empirical score: closest-pair midpoint")
+    ax.loglog(s, ref, "k--", label=r"$s_t^{-4} \min_{i\neq j} |x_i - x_j|^2$")
+    if np.isfinite(true).all():
+        ax.loglog(s, true, "^-", label="true score: largest found")
+    fit_mask = None if fit_mask is None else np.asarray(fit_mask, dtype=bool)
     if fit_mask is not None and fit_mask.any():
         s_fit = s[fit_mask]
-        anchor = sweep.empirical_max[fit_mask][0] * 3
+        anchor = emp[fit_mask][0] * 3
         ax.loglog(s_fit, anchor * (s_fit / s_fit[0]) ** -4, ":", color="grey", lw=2, label="slope $-4$")
     ax.set_xlabel("$s_t$")
     ax.set_ylabel("local Lipschitz constant")
     ax.legend(fontsize=8)
-    bx.loglog(s, sweep.empirical_max / sweep.reference, "o-", label="largest found / scale")
-    bx.loglog(s, sweep.closest_midpoint / sweep.reference, "s-", ms=4, label="closest-pair midpoint / scale")
-    if torch.isfinite(sweep.true_max).all():
-        bx.loglog(s, sweep.empirical_max / sweep.true_max, "^-", label="empirical / true (largest found)")
+    bx.loglog(s, emp / ref, "o-", label="largest found / scale")
+    bx.loglog(s, mid / ref, "s-", ms=4, label="closest-pair midpoint / scale")
+    if np.isfinite(true).all():
+        bx.loglog(s, emp / true, "^-", label="empirical / true (largest found)")
     bx.axhline(0.25, color="grey", lw=0.8, ls=":")
     bx.set_xlabel("$s_t$")
     bx.set_ylabel("ratio")
@@ -98,7 +98,7 @@ def plot_lipschitz_scaling(sweep, *, fit_mask=None, axes=None):
 
 
 def plot_network_lipschitz(results: dict, *, references: dict | None = None, axes=None):
-    """Trained score networks against ``t`` (log-log), from :func:`memsep_lib.nets.evaluate_score_net`.
+    """Trained score networks against ``t`` (log-log), from :func:`.experiment.evaluate_score_net`.
 
     ``results`` maps a network label to its evaluation dict. Left: measured Lipschitz constant
     (solid) and spectral-norm bound (dashed) per network, plus ``references`` (label ->
@@ -127,5 +127,3 @@ def plot_network_lipschitz(results: dict, *, references: dict | None = None, axe
     bx.set_ylabel(r"$\mathbb{E}_{\widehat{P}_t} |s - s'|^2$")
     bx.legend(fontsize=7)
     return axes
-
-

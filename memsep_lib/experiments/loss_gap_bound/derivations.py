@@ -1,45 +1,43 @@
-"""Sympy derivations of chapter: Chapter 3 (Theorem 4.3, Loss-Gap lower bound): the isolated-sample Loss-Gap as a Gaussian expectation
+"""Sympy derivation of chapter 3 (Theorem 4.3): the isolated-sample Loss-Gap as a Gaussian expectation.
 
-(moved from memsep_lib.symbolic)."""
+Per eigen-direction ``lambda`` of ``Sigma``: ``E|grad log p^_t - grad log p_t|^2 = 1/s_t^2 - 1/(a_t^2 lambda + s_t^2)``,
+from the polynomial moments of two independent standard normals.
+"""
 
 from __future__ import annotations
 
-# ===========================================================================================
-# Chapter 3 (Theorem 4.3, Loss-Gap lower bound): the isolated-sample Loss-Gap as a Gaussian expectation
-# ===========================================================================================
+import math
+from dataclasses import dataclass
 
-import math as _math3
-from dataclasses import dataclass as _dataclass3
-
-import sympy as _sp3
+import sympy as sp
 
 
-def standard_normal_moment(k: int) -> _sp3.Integer:
+def standard_normal_moment(k: int) -> sp.Integer:
     """``E[Z^k]`` for ``Z ~ N(0, 1)``: ``(k-1)!!`` for even ``k``, 0 for odd ``k``."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         raise ValueError(f"k must be a non-negative int, got {k!r}")
-    return _sp3.Integer(0) if k % 2 else _sp3.factorial2(k - 1) if k else _sp3.Integer(1)
+    return sp.Integer(0) if k % 2 else sp.factorial2(k - 1) if k else sp.Integer(1)
 
 
-def gaussian_expectation(expr, variables) -> _sp3.Expr:
+def gaussian_expectation(expr, variables) -> sp.Expr:
     """``E[expr]`` for ``expr`` polynomial in independent standard normals ``variables`` (others are constants).
 
     Expands ``expr`` into monomials and replaces each ``prod_j Z_j^{k_j}`` by ``prod_j E[Z_j^{k_j}]``.
     """
     variables = tuple(variables)
-    if not variables or not all(isinstance(v, _sp3.Symbol) for v in variables):
+    if not variables or not all(isinstance(v, sp.Symbol) for v in variables):
         raise TypeError("variables must be a non-empty sequence of sympy Symbols")
-    poly = _sp3.Poly(_sp3.expand(expr), *variables)
-    total = _sp3.Integer(0)
+    poly = sp.Poly(sp.expand(expr), *variables)
+    total = sp.Integer(0)
     for powers, coeff in poly.terms():
-        moment = _sp3.Integer(1)
+        moment = sp.Integer(1)
         for k in powers:
             moment *= standard_normal_moment(int(k))
         total += coeff * moment
-    return _sp3.simplify(total)
+    return sp.simplify(total)
 
 
-@_dataclass3(frozen=True)
+@dataclass(frozen=True)
 class IsolatedLossGap:
     """One eigen-direction (eigenvalue ``lam`` of ``Sigma``) of the Loss-Gap at an isolated training point.
 
@@ -52,43 +50,43 @@ class IsolatedLossGap:
     ``>= 0`` when ``s^2 <= a^2 lam`` and ``s^2 lam <= 1``).
     """
 
-    a: _sp3.Symbol
-    s: _sp3.Symbol
-    lam: _sp3.Symbol
-    Z: _sp3.Symbol
-    U: _sp3.Symbol
-    empirical_score: _sp3.Expr
-    true_score: _sp3.Expr
-    noise_part: _sp3.Expr
-    variance_part: _sp3.Expr
-    noise_raw: _sp3.Expr
-    noise_term: _sp3.Expr
-    variance_term: _sp3.Expr
-    cross_term: _sp3.Expr
-    total: _sp3.Expr
-    closed_form: _sp3.Expr
-    small_s: _sp3.Expr
-    lower_bound_gap: _sp3.Expr
+    a: sp.Symbol
+    s: sp.Symbol
+    lam: sp.Symbol
+    Z: sp.Symbol
+    U: sp.Symbol
+    empirical_score: sp.Expr
+    true_score: sp.Expr
+    noise_part: sp.Expr
+    variance_part: sp.Expr
+    noise_raw: sp.Expr
+    noise_term: sp.Expr
+    variance_term: sp.Expr
+    cross_term: sp.Expr
+    total: sp.Expr
+    closed_form: sp.Expr
+    small_s: sp.Expr
+    lower_bound_gap: sp.Expr
     lower_bound_split: tuple
 
 
 def isolated_loss_gap_derivation() -> IsolatedLossGap:
     """Derive ``E|grad log p^_t - grad log p_t|^2`` per eigen-direction at an isolated sample (see :class:`IsolatedLossGap`)."""
-    a, s, lam = _sp3.symbols("a_t s_t lambda", positive=True)
-    Z, U = _sp3.symbols("Z U", real=True)
+    a, s, lam = sp.symbols("a_t s_t lambda", positive=True)
+    Z, U = sp.symbols("Z U", real=True)
     c = a ** 2 * lam + s ** 2
     emp = -Z / s
-    true = -(a * _sp3.sqrt(lam) * U + s * Z) / c
-    diff = _sp3.expand(emp - true)
-    noise_part = _sp3.simplify(diff.coeff(Z))
-    variance_part = _sp3.simplify(diff.coeff(U))
+    true = -(a * sp.sqrt(lam) * U + s * Z) / c
+    diff = sp.expand(emp - true)
+    noise_part = sp.simplify(diff.coeff(Z))
+    variance_part = sp.simplify(diff.coeff(U))
     noise_term = gaussian_expectation((noise_part * Z) ** 2, (Z, U))
     variance_term = gaussian_expectation((variance_part * U) ** 2, (Z, U))
     cross = gaussian_expectation(2 * noise_part * Z * variance_part * U, (Z, U))
-    total = _sp3.factor(_sp3.simplify(gaussian_expectation(diff ** 2, (Z, U))))
+    total = sp.factor(sp.simplify(gaussian_expectation(diff ** 2, (Z, U))))
     closed = 1 / s ** 2 - 1 / c
-    small_s = _sp3.series(total, s, 0, 2).removeO()
-    gap = _sp3.simplify(total - (1 / s ** 2 + lam) / 4)
+    small_s = sp.series(total, s, 0, 2).removeO()
+    gap = sp.simplify(total - (1 / s ** 2 + lam) / 4)
     split = ((a ** 2 * lam - s ** 2) / (2 * s ** 2 * c), (1 - s ** 2 * lam) / (4 * s ** 2))
     return IsolatedLossGap(a, s, lam, Z, U, emp, true, noise_part, variance_part,
                            gaussian_expectation(Z ** 2, (Z,)) / s ** 2, noise_term, variance_term, cross,
@@ -98,7 +96,7 @@ def isolated_loss_gap_derivation() -> IsolatedLossGap:
 def isolated_loss_gap_numeric(t: float, lam: float, d: int = 1) -> float:
     """``d`` times the derived per-direction ``total`` at ``a = e^{-t/2}``, ``s = sqrt(1 - e^{-t})`` (for cross-checks)."""
     der = isolated_loss_gap_derivation()
-    value = der.total.subs({der.a: _math3.exp(-t / 2), der.s: _math3.sqrt(-_math3.expm1(-t)), der.lam: lam})
+    value = der.total.subs({der.a: math.exp(-t / 2), der.s: math.sqrt(-math.expm1(-t)), der.lam: lam})
     return d * float(value)
 
 

@@ -1,171 +1,128 @@
-"""Theorem 4.3: the Loss-Gap of the true score does not vanish at small ``t``.
+"""Theorem 4.3 measured: ``E_D[Loss-Gap_t]`` of the true score against ``d s_t^-2 + tr Sigma``.
 
-For a mixture ``P = (1/K) sum_k N(mu_k, Sigma)`` and training data ``D = (x_1..x_n)``, the Loss-Gap of
-the true score (Proposition 4.1) is ``Fisher(P^_t, P_t) = E_{X ~ P^_t} |grad log p^_t - grad log p_t|^2``.
-Theorem 4.3: for well-separated components and ``log n = O(d)``, on a small-``t`` interval,
+Mixture ``P = (1/K) sum_k N(mu_k, std^2 I)`` with ``Delta_min = separation * sqrt(d)``; ``score_fn =
+GaussianMixture.score``; each value is averaged over independent training sets ``D ~ P^n``. Parts:
+(1) the ratio to ``d s_t^-2 + tr Sigma`` against ``t``, (2) the dependence on ``d`` and ``tr Sigma``,
+(3) the dependence on ``n`` (fitted decay; crossover scale against the ``n^(-1/d)`` rate), (4) the
+smallest ratio on the small-``t`` intervals, where ``t`` is small when
 
-    E_D[Loss-Gap_t] = Omega(d s_t^-2 + tr Sigma).
-
-Isolated-sample formula. While ``s_t`` is small next to the spacing of the samples, the posterior of
-``X_0`` given ``X_t = a_t x_i + s_t Z`` sits on ``x_i``, the empirical score is ``-Z/s_t`` and the true
-score is the component's Gaussian score ``-C_t^-1 (X_t - a_t mu_k)``, ``C_t = a_t^2 Sigma + s_t^2 I``.
-Averaging over ``Z`` and ``x_i ~ N(mu_k, Sigma)`` (derived with sympy in :mod:`memsep_lib.symbolic`):
-
-    LG_iso(t) = d / s_t^2 - tr(C_t^-1) = sum_j a_t^2 lambda_j / (s_t^2 (a_t^2 lambda_j + s_t^2)),
-
-``lambda_j`` the eigenvalues of ``Sigma``. If ``s_t^2 <= a_t^2 lambda_min`` and ``s_t^2 lambda_max <= 1``,
-``LG_iso >= (d s_t^-2 + tr Sigma) / 4``.
-
-Small-``t`` interval used here (all three conditions):
-
-    (i)   s_t / a_t <= rho(D) = r_NN(D) / (2 sqrt(2 log n))   noise below half the sample spacing
-                                                              (median nearest-neighbour distance
-                                                              r_NN, union bound over n samples)
-    (ii)  s_t / a_t <= sqrt(lambda_min(Sigma))                noise below the component width
-    (iii) s_t^2 lambda_max(Sigma) <= 1                        so that tr Sigma <= d s_t^-2
-
-The experiment (:func:`run`, registered as ``loss_gap_bound``) measures ``E_D[Loss-Gap_t]`` with
-``score_fn = GaussianMixture.score`` averaged over independent training sets: (1) the ratio to
-``d s_t^-2 + tr Sigma`` against ``t``, (2) the dependence on ``d`` and ``tr Sigma``, (3) the dependence on
-``n`` (fitted decay; crossover scale against the ``n^(-1/d)`` rate), (4) the smallest ratio observed on
-the small-``t`` interval. Sizes per profile live in :func:`experiment_config`.
+    (i)   s_t / a_t <= rho(D) = r_NN(D) / (2 sqrt(2 log n))   (r_NN: median nearest-neighbour distance)
+    (ii)  s_t / a_t <= sqrt(lambda_min(Sigma))
+    (iii) s_t^2 lambda_max(Sigma) <= 1
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from .config import by_profile, get_device
-from .fits import power_law_fit
-from .losses import loss_gap
-from .mixtures import GaussianMixture, well_separated_mixture
-from .process import alpha, sigma
-from .results import jsonable
-from .scores import empirical_log_prob
-from .validation import check_points, check_positive_int, check_time
+from memsep_lib.config import make_generator
+from memsep_lib.fits import power_law_fit
+from memsep_lib.losses import loss_gap
+from memsep_lib.mixtures import GaussianMixture, well_separated_mixture
+from memsep_lib.process import add_noise, alpha, sigma
+from memsep_lib.progress import progress_bar
+from memsep_lib.results import StageCache, jsonable
+from memsep_lib.scores import empirical_log_prob
+from memsep_lib.validation import check_points, check_positive_int, check_time
 
-__all__ = [
-    "EXPERIMENT",
-    "RATIO_FLOOR",
-    "experiment_config",
-    "bound_scale",
-    "isolated_loss_gap",
-    "spacing_scale",
-    "own_posterior_weight",
-    "small_t_end",
-    "in_small_t_interval",
-    "loss_gap_over_datasets",
-    "predicted_crossover_exponent",
-    "crossover_scale",
-    "t_curves",
-    "d_sigma_dependence",
-    "n_dependence",
-    "empirical_constant",
-    "verdict",
-    "run",
-    "explore",
-]
+from .theory import bound_scale, in_small_t_interval, isolated_loss_gap, isolated_ratio, \
+    predicted_crossover_exponent, small_t_end
 
-EXPERIMENT = "loss_gap_bound"
+__all__ = ["NAME", "DESCRIPTION", "COST", "RATIO_FLOOR", "MIN_CONFIGURATIONS", "LossGapBoundConfig", "CONFIGS",
+           "log_grid", "spacing_scale", "own_posterior_weight", "loss_gap_over_datasets", "crossover_scale",
+           "t_curves", "d_sigma_dependence", "n_dependence", "empirical_constant", "run", "verdict", "facts",
+           "explore"]
+
+NAME = "loss_gap_bound"
+DESCRIPTION = "Theorem 4.3: E_D[Loss-Gap_t] of the true score against d s_t^-2 + tr Sigma, over t, d, tr Sigma and n"
+COST = {
+    "ci": {"minutes": 0.5, "hardware": "2 CPU cores", "basis": "measured: 23 s"},
+    "cpu": {"minutes": 5, "hardware": "2 CPU cores", "basis": "measured: 292 s"},
+    "paper": {"minutes": 15, "hardware": "1 GPU", "basis": "estimate: cpu run scaled by the sizes, not measured"},
+}
 # Constant checked by the verdict: 1/4 from the isolated-sample formula on the interval, times 1/2
 # allowance for a posterior that is not fully concentrated at the interval's edge and for noise.
 RATIO_FLOOR = 0.125
-_LOG_GRID = lambda lo, hi, num: [float(v) for v in np.geomspace(lo, hi, num)]   # noqa: E731
+MIN_CONFIGURATIONS = 15     # configurations with a non-empty small-t interval the verdict asks for
+
+
+def log_grid(lo: float, hi: float, num: int) -> tuple[float, ...]:
+    """``num`` log-spaced times from ``lo`` to ``hi`` (both included)."""
+    return tuple(float(v) for v in np.geomspace(lo, hi, num))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossGapBoundConfig:
+    """Sizes of the experiment: the mixture, then one group of fields per part."""
+
+    seed: int = 20260403
+    K: int = 4
+    separation: float = 4.0                 # Delta_min = separation * sqrt(d)
+    std: float = 1.0                        # Sigma = std^2 I unless varied
+    dtype: str = "float32"
+    # part 1: ratio against t, one curve per d at fixed n
+    curves_d_values: tuple[int, ...]
+    curves_n: int
+    curves_t_values: tuple[float, ...]
+    curves_reps: int
+    curves_num_samples: int
+    own_weight_samples: int
+    # part 2: at fixed t, against d (Sigma = I) and against tr Sigma (d = sigma_d, std in std_values)
+    ds_t: float = 0.01
+    ds_d_values: tuple[int, ...]
+    sigma_d: int = 16
+    std_values: tuple[float, ...]
+    ds_n: int
+    ds_reps: int
+    ds_num_samples: int
+    # part 3: against n, one row of n per d
+    decay_d_values: tuple[int, ...]
+    decay_n_values: tuple[int, ...]
+    decay_t_values: tuple[float, ...]
+    t_fix: float = 0.01
+    decay_reps: int
+    decay_num_samples: int
+
+
+CONFIGS = {
+    "ci": LossGapBoundConfig(
+        curves_d_values=(2, 8, 32), curves_n=400, curves_t_values=log_grid(1e-4, 3.0, 9), curves_reps=2,
+        curves_num_samples=384, own_weight_samples=96,
+        ds_d_values=(4, 16, 64), std_values=(0.05, 0.25, 1.0, 4.0), ds_n=400, ds_reps=2, ds_num_samples=384,
+        decay_d_values=(2, 4, 8), decay_n_values=(100, 300, 1000, 3000), decay_t_values=log_grid(1e-4, 8.0, 8),
+        decay_reps=2, decay_num_samples=256),
+    "cpu": LossGapBoundConfig(
+        curves_d_values=(2, 8, 32, 128), curves_n=2000, curves_t_values=log_grid(1e-4, 3.0, 15), curves_reps=3,
+        curves_num_samples=768, own_weight_samples=128,
+        ds_d_values=(4, 8, 16, 32, 64, 128, 256), std_values=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0), ds_n=2000,
+        ds_reps=3, ds_num_samples=768,
+        decay_d_values=(2, 4, 8, 16, 32), decay_n_values=(100, 316, 1000, 3162, 10_000, 31_623),
+        decay_t_values=log_grid(1e-4, 8.0, 12), decay_reps=3, decay_num_samples=512),
+    "paper": LossGapBoundConfig(
+        curves_d_values=(2, 8, 32, 128, 256), curves_n=10_000, curves_t_values=log_grid(1e-4, 3.0, 25),
+        curves_reps=8, curves_num_samples=4096, own_weight_samples=1024,
+        ds_d_values=(4, 8, 16, 32, 64, 128, 256, 512), std_values=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+        ds_n=10_000, ds_reps=8, ds_num_samples=4096,
+        decay_d_values=(2, 4, 8, 16, 32, 64, 128, 256),
+        decay_n_values=(100, 316, 1000, 3162, 10_000, 31_623, 100_000), decay_t_values=log_grid(1e-4, 8.0, 22),
+        decay_reps=5, decay_num_samples=4096),
+}
 
 
 # ----------------------------------------------------------------------------------------------
-# Sizes (the one place they are defined)
+# Estimators on one training set
 # ----------------------------------------------------------------------------------------------
-def experiment_config(profile: str | None = None) -> dict:
-    """Grid of every part of the experiment for a profile (``ci``, ``cpu``, ``paper``); JSON-serialisable."""
-    p = dict(profile=profile)
-    return {
-        "seed": 20260403,
-        "K": 4,
-        "separation": 4.0,        # Delta_min = separation * sqrt(d)
-        "std": 1.0,               # Sigma = std^2 I unless varied
-        "dtype": "float32",
-        "t_curves": {
-            "d_values": by_profile(ci=[2, 8, 32], cpu=[2, 8, 32, 128], paper=[2, 8, 32, 128, 256], **p),
-            "n": by_profile(ci=400, cpu=2000, paper=10_000, **p),
-            "t_values": by_profile(ci=_LOG_GRID(1e-4, 3.0, 9), cpu=_LOG_GRID(1e-4, 3.0, 15),
-                                   paper=_LOG_GRID(1e-4, 3.0, 25), **p),
-            "reps": by_profile(ci=2, cpu=3, paper=8, **p),
-            "num_samples": by_profile(ci=384, cpu=768, paper=4096, **p),
-            "own_weight_samples": by_profile(ci=96, cpu=128, paper=1024, **p),
-        },
-        "d_sigma": {
-            "t": 0.01,
-            "d_values": by_profile(ci=[4, 16, 64], cpu=[4, 8, 16, 32, 64, 128, 256],
-                                   paper=[4, 8, 16, 32, 64, 128, 256, 512], **p),
-            "d_for_sigma": 16,
-            "std_values": by_profile(ci=[0.05, 0.25, 1.0, 4.0], cpu=[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0],
-                                     paper=[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0], **p),
-            "n": by_profile(ci=400, cpu=2000, paper=10_000, **p),
-            "reps": by_profile(ci=2, cpu=3, paper=8, **p),
-            "num_samples": by_profile(ci=384, cpu=768, paper=4096, **p),
-        },
-        "n_decay": {
-            "d_values": by_profile(ci=[2, 4, 8], cpu=[2, 4, 8, 16, 32],
-                                   paper=[2, 4, 8, 16, 32, 64, 128, 256], **p),
-            "n_values": by_profile(ci=[100, 300, 1000, 3000],
-                                   cpu=[100, 316, 1000, 3162, 10_000, 31_623],
-                                   paper=[100, 316, 1000, 3162, 10_000, 31_623, 100_000], **p),
-            "t_values": by_profile(ci=_LOG_GRID(1e-4, 8.0, 8), cpu=_LOG_GRID(1e-4, 8.0, 12),
-                                   paper=_LOG_GRID(1e-4, 8.0, 22), **p),
-            "t_fix": 0.01,
-            "reps": by_profile(ci=2, cpu=3, paper=5, **p),
-            "num_samples": by_profile(ci=256, cpu=512, paper=4096, **p),
-        },
-    }
-
-
-# ----------------------------------------------------------------------------------------------
-# Closed forms and scales
-# ----------------------------------------------------------------------------------------------
-def _eigenvalues(cov_eigenvalues, d: int | None) -> np.ndarray:
-    lam = np.atleast_1d(np.asarray(cov_eigenvalues, dtype=np.float64))
-    if lam.ndim != 1 or lam.size == 0 or not np.all(np.isfinite(lam)) or np.any(lam <= 0):
-        raise ValueError("cov_eigenvalues must be finite positive numbers (the eigenvalues of Sigma)")
-    if d is not None:
-        check_positive_int(d, "d")
-        if lam.size == 1:
-            lam = np.full(d, lam[0])
-        elif lam.size != d:
-            raise ValueError(f"cov_eigenvalues must have 1 or d={d} entries, got {lam.size}")
-    return lam
-
-
-def bound_scale(t, d: int, trace_sigma: float) -> float:
-    """The scale of Theorem 4.3, ``d s_t^-2 + tr Sigma``."""
-    t = check_time(t)
-    check_positive_int(d, "d")
-    if not (math.isfinite(trace_sigma) and trace_sigma >= 0):
-        raise ValueError(f"trace_sigma must be finite and >= 0, got {trace_sigma}")
-    return d / sigma(t) ** 2 + float(trace_sigma)
-
-
-def isolated_loss_gap(t, cov_eigenvalues, d: int | None = None) -> float:
-    """``LG_iso(t) = sum_j a_t^2 lambda_j / (s_t^2 (a_t^2 lambda_j + s_t^2)) = d/s_t^2 - tr C_t^-1``.
-
-    ``cov_eigenvalues``: eigenvalues ``lambda_j`` of ``Sigma`` (one value and ``d`` for ``Sigma = lambda I``).
-    """
-    t = check_time(t)
-    lam = _eigenvalues(cov_eigenvalues, d)
-    a2, s2 = alpha(t) ** 2, sigma(t) ** 2
-    return float(np.sum(a2 * lam / (s2 * (a2 * lam + s2))))
-
-
 def spacing_scale(data: torch.Tensor, *, num_queries: int = 512,
                   generator: torch.Generator | None = None) -> float:
     """``rho(D) = r_NN / (2 sqrt(2 log n))``, ``r_NN`` the median nearest-neighbour distance in ``D``.
 
     The median is estimated from ``num_queries`` random points of ``D`` (all of them if ``n`` is smaller).
-    Condition (i) of the small-``t`` interval is ``s_t / a_t <= rho(D)``.
     """
     check_points(data, "data")
     check_positive_int(num_queries, "num_queries")
@@ -182,18 +139,17 @@ def spacing_scale(data: torch.Tensor, *, num_queries: int = 512,
     for start in range(0, n, 8192):
         dist = torch.cdist(q, data[start:start + 8192].double())
         own = (idx >= start) & (idx < start + dist.shape[1])
-        dist[own.nonzero()[:, 0], (idx[own] - start)] = math.inf
+        dist[own.nonzero()[:, 0], (idx[own] - start)] = math.inf     # a point is not its own neighbour
         best = torch.minimum(best, dist.min(1).values)
-    r_nn = best.median().item()
-    return r_nn / (2.0 * math.sqrt(2.0 * math.log(n))) if n > 1 else math.inf
+    return best.median().item() / (2.0 * math.sqrt(2.0 * math.log(n)))
 
 
 def own_posterior_weight(data: torch.Tensor, t, *, num_samples: int,
                          generator: torch.Generator | None = None) -> float:
     """``E_{i, Z} w_i(a_t x_i + s_t Z)``: mean posterior weight of the sample that was noised.
 
-    ``log w_i(x) = -|Z|^2/2 - logsumexp_j(-|x - a_t x_j|^2 / (2 s_t^2))``, via :func:`empirical_log_prob`.
-    Near 1 the empirical score at ``X_t`` is the conditional score ``-Z/s_t``.
+    ``log w_i(x) = -|Z|^2/2 - logsumexp_j(-|x - a_t x_j|^2 / (2 s_t^2))``; near 1 the empirical score
+    at ``X_t`` is the conditional score ``-Z/s_t``.
     """
     t = check_time(t)
     check_points(data, "data")
@@ -202,43 +158,20 @@ def own_posterior_weight(data: torch.Tensor, t, *, num_samples: int,
     dev = generator.device if generator is not None else data.device
     idx = torch.randint(0, n, (num_samples,), generator=generator, device=dev).to(data.device)
     z = torch.randn(num_samples, d, generator=generator, device=dev, dtype=data.dtype).to(data.device)
+    x, _ = add_noise(data[idx], t, noise=z)
     s = sigma(t)
-    x = alpha(t) * data[idx] + s * z
     log_norm = empirical_log_prob(x, t, data).double() + math.log(n) + 0.5 * d * math.log(2 * math.pi * s * s)
     log_w = -0.5 * (z.double() ** 2).sum(1) - log_norm
     return log_w.clamp_max(0.0).exp().mean().item()
 
 
-def small_t_end(spacing: float, lambda_min: float, lambda_max: float) -> float:
-    """Largest ``t`` meeting conditions (i)-(iii): ``s_t/a_t <= min(rho, sqrt(lambda_min))``, ``s_t^2 lambda_max <= 1``.
-
-    With ``u = s_t / a_t`` one has ``s_t^2 = u^2 / (1 + u^2)`` and ``t = log(1 + u^2)``.
-    """
-    for name, v in (("spacing", spacing), ("lambda_min", lambda_min), ("lambda_max", lambda_max)):
-        if not (v > 0):
-            raise ValueError(f"{name} must be > 0, got {v}")
-    u2 = min(spacing, math.sqrt(lambda_min)) ** 2
-    if lambda_max > 1.0:                       # s^2 lambda_max <= 1  <=>  u^2 <= 1 / (lambda_max - 1)
-        u2 = min(u2, 1.0 / (lambda_max - 1.0))
-    return math.log1p(u2)
-
-
-def in_small_t_interval(t_values: Iterable[float], t_end: float) -> list[bool]:
-    """Which of ``t_values`` lie in the small-``t`` interval ``(0, t_end]``."""
-    return [check_time(t) <= t_end for t in t_values]
-
-
-# ----------------------------------------------------------------------------------------------
-# Averaging over training sets
-# ----------------------------------------------------------------------------------------------
 def loss_gap_over_datasets(mixture: GaussianMixture, n: int, t_values: Sequence[float], *, reps: int,
                            num_samples: int, generator: torch.Generator,
                            own_weight_samples: int = 0) -> dict:
     """``E_D[Loss-Gap_t]`` over ``reps`` independent training sets ``D ~ P^n`` (score_fn = true score).
 
-    Returns lists over ``t_values``: ``mean``, ``stderr`` (std over the ``D`` / sqrt(reps); includes the
-    Monte-Carlo error of each estimate), ``spacing`` (mean ``rho(D)``), and, if ``own_weight_samples > 0``,
-    ``own_weight`` (mean over ``D``).
+    Lists over ``t_values``: ``mean``, ``stderr`` (std over the ``D`` / sqrt(reps), Monte-Carlo error
+    included); ``spacing`` (mean ``rho(D)``); with ``own_weight_samples > 0``, ``own_weight`` (mean over ``D``).
     """
     check_positive_int(n, "n")
     check_positive_int(reps, "reps")
@@ -264,25 +197,11 @@ def loss_gap_over_datasets(mixture: GaussianMixture, n: int, t_values: Sequence[
     return out
 
 
-def predicted_crossover_exponent(d: int, n_values: Sequence[int]) -> float:
-    """Log-log slope of ``rho(D) = r_NN / (2 sqrt(2 log n))`` in ``n`` if ``r_NN ~ n^(-1/d)``.
-
-    ``-(1/d + 1/(2 log n_bar))``, ``n_bar`` the geometric mean of ``n_values``: the ``n^(-1/d)`` rate plus
-    the slowly varying ``sqrt(log n)`` of the union bound.
-    """
-    check_positive_int(d, "d")
-    n = np.asarray(n_values, dtype=np.float64)
-    if n.size == 0 or np.any(n < 2):
-        raise ValueError("n_values must be a non-empty sequence of numbers >= 2")
-    return -(1.0 / d + 1.0 / (2.0 * float(np.mean(np.log(n)))))
-
-
 def crossover_scale(t_values: Sequence[float], fraction_of_isolated: Sequence[float],
                     level: float = 0.5) -> float | None:
     """Noise-to-signal ratio ``s_t/a_t`` where ``E_D[LG] / LG_iso`` first falls below ``level``.
 
-    Linear interpolation in ``log(s_t/a_t)`` between grid points; None if the curve starts below
-    ``level`` or never falls below it on the grid.
+    Linear interpolation in ``log(s_t/a_t)``; None if the curve starts below ``level`` or never falls below it.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
@@ -300,117 +219,99 @@ def crossover_scale(t_values: Sequence[float], fraction_of_isolated: Sequence[fl
 
 
 # ----------------------------------------------------------------------------------------------
-# The four parts of the experiment
+# The four parts
 # ----------------------------------------------------------------------------------------------
-def _mixture(d: int, cfg: dict, generator: torch.Generator, *, std: float | None = None,
-             K: int | None = None, separation: float | None = None) -> GaussianMixture:
-    dtype = getattr(torch, cfg["dtype"])
-    return well_separated_mixture(K or cfg["K"], d, separation=separation or cfg["separation"],
-                                  std=std or cfg["std"], generator=generator, dtype=dtype,
-                                  device=generator.device)
-
-
-def _generator(seed: int, device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
+def _mixture(d: int, config: LossGapBoundConfig, generator: torch.Generator, std: float) -> GaussianMixture:
+    return well_separated_mixture(config.K, d, separation=config.separation, std=std, generator=generator,
+                                  dtype=getattr(torch, config.dtype), device=generator.device)
 
 
 def _ratios(t_values, d: int, std: float, mean: Sequence[float]) -> tuple[list, list]:
+    """``E_D[LG_t] / (d s_t^-2 + tr Sigma)`` and ``E_D[LG_t] / LG_iso(t)`` for ``Sigma = std^2 I``."""
     lam = std ** 2
     bound = [bound_scale(t, d, d * lam) for t in t_values]
     iso = [isolated_loss_gap(t, lam, d) for t in t_values]
     return [m / b for m, b in zip(mean, bound)], [m / i for m, i in zip(mean, iso)]
 
 
-def _progress(iterable, profile: str, desc: str):
-    from .experiments import progress
-    return progress(iterable, profile=profile, desc=desc)
-
-
-def t_curves(cfg: dict, *, device=None, profile: str = "ci") -> dict:
+def t_curves(config: LossGapBoundConfig, *, device=None, progress: bool = False) -> dict:
     """Part 1: ``E_D[LG_t] / (d s_t^-2 + tr Sigma)`` against ``t`` for several ``d`` (fixed ``n``)."""
-    c = cfg["t_curves"]
-    device = get_device() if device is None else device
-    ts, out = c["t_values"], []
-    for i, d in enumerate(_progress(c["d_values"], profile, "t-curves")):
-        gen = _generator(cfg["seed"] + 1000 + i, device)
-        mix = _mixture(d, cfg, gen)
-        res = loss_gap_over_datasets(mix, c["n"], ts, reps=c["reps"], num_samples=c["num_samples"],
-                                     generator=gen, own_weight_samples=c["own_weight_samples"])
-        lam = cfg["std"] ** 2
-        ratio, frac_iso = _ratios(ts, d, cfg["std"], res["mean"])
+    ts, n, std, out = list(config.curves_t_values), config.curves_n, config.std, []
+    lam = std ** 2
+    for i, d in enumerate(progress_bar(config.curves_d_values, enabled=progress, desc="t-curves")):
+        gen = make_generator(config.seed + 1000 + i, device)
+        res = loss_gap_over_datasets(_mixture(d, config, gen, std), n, ts, reps=config.curves_reps,
+                                     num_samples=config.curves_num_samples, generator=gen,
+                                     own_weight_samples=config.own_weight_samples)
+        ratio, frac_iso = _ratios(ts, d, std, res["mean"])
         t_end = small_t_end(res["spacing"], lam, lam)
-        out.append({"d": d, "n": c["n"], "std": cfg["std"], **res, "ratio": ratio,
+        out.append({"d": d, "n": n, "std": std, **res, "ratio": ratio,
                     "ratio_stderr": [e / bound_scale(t, d, d * lam) for e, t in zip(res["stderr"], ts)],
                     "fraction_of_isolated": frac_iso, "t_end": t_end,
-                    "in_interval": in_small_t_interval(ts, t_end),
-                    "log_n_over_d": math.log(c["n"]) / d})
+                    "in_interval": in_small_t_interval(ts, t_end), "log_n_over_d": math.log(n) / d})
     return {"t_values": ts, "curves": out}
 
 
-def d_sigma_dependence(cfg: dict, *, device=None, profile: str = "ci") -> dict:
+def d_sigma_dependence(config: LossGapBoundConfig, *, device=None, progress: bool = False) -> dict:
     """Part 2: ``E_D[LG_t]`` at fixed small ``t`` against ``d`` (``Sigma = I``) and against ``tr Sigma`` (fixed ``d``)."""
-    c = cfg["d_sigma"]
-    device = get_device() if device is None else device
-    t = c["t"]
+    t, n = config.ds_t, config.ds_n
 
     def one(d, std, seed):
-        gen = _generator(seed, device)
-        mix = _mixture(d, cfg, gen, std=std)
-        res = loss_gap_over_datasets(mix, c["n"], [t], reps=c["reps"], num_samples=c["num_samples"], generator=gen)
+        gen = make_generator(seed, device)
+        res = loss_gap_over_datasets(_mixture(d, config, gen, std), n, [t], reps=config.ds_reps,
+                                     num_samples=config.ds_num_samples, generator=gen)
         lam = std ** 2
+        bound = bound_scale(t, d, d * lam)
         t_end = small_t_end(res["spacing"], lam, lam)
         return {"d": d, "std": std, "trace_sigma": d * lam, "mean": res["mean"][0], "stderr": res["stderr"][0],
-                "spacing": res["spacing"], "bound": bound_scale(t, d, d * lam),
-                "isolated": isolated_loss_gap(t, lam, d), "ratio": res["mean"][0] / bound_scale(t, d, d * lam),
-                "ratio_stderr": res["stderr"][0] / bound_scale(t, d, d * lam),
+                "spacing": res["spacing"], "bound": bound, "isolated": isolated_loss_gap(t, lam, d),
+                "ratio": res["mean"][0] / bound, "ratio_stderr": res["stderr"][0] / bound,
                 "t_end": t_end, "in_interval": t <= t_end}
 
-    by_d = [one(d, cfg["std"], cfg["seed"] + 2000 + i)
-            for i, d in enumerate(_progress(c["d_values"], profile, "d-dependence"))]
-    by_sigma = [one(c["d_for_sigma"], std, cfg["seed"] + 3000 + i)
-                for i, std in enumerate(_progress(c["std_values"], profile, "tr-Sigma dependence"))]
+    by_d = [one(d, config.std, config.seed + 2000 + i)
+            for i, d in enumerate(progress_bar(config.ds_d_values, enabled=progress, desc="d-dependence"))]
+    by_sigma = [one(config.sigma_d, std, config.seed + 3000 + i)
+                for i, std in enumerate(progress_bar(config.std_values, enabled=progress,
+                                                     desc="tr-Sigma dependence"))]
     fit_d = power_law_fit([r["d"] for r in by_d], [r["mean"] for r in by_d])
-    return {"t": t, "n": c["n"], "by_d": by_d, "by_sigma": by_sigma, "fit_d": fit_d}
+    return {"t": t, "n": n, "by_d": by_d, "by_sigma": by_sigma, "fit_d": fit_d}
 
 
-def n_dependence(cfg: dict, *, device=None, profile: str = "ci") -> dict:
+def n_dependence(config: LossGapBoundConfig, *, device=None, progress: bool = False) -> dict:
     """Part 3: ``E_D[LG_t]`` against ``n`` for several ``d``: decay at fixed ``t`` and crossover scale.
 
-    Per ``d``: the log-log slope of ``E_D[LG_{t_fix}]`` in ``n`` and of the crossover noise-to-signal
+    Per ``d``: the log-log slope in ``n`` of ``E_D[LG_{t_fix}]`` and of the crossover noise-to-signal
     ratio ``(s/a)*(n)`` (where ``E_D[LG] / LG_iso`` falls below 1/2), to compare with ``-1/d``.
     """
-    c = cfg["n_decay"]
-    device = get_device() if device is None else device
-    ts, lam = sorted(set(c["t_values"]) | {float(c["t_fix"])}), cfg["std"] ** 2
-    t_fix_index = ts.index(float(c["t_fix"]))
+    ts, std = sorted(set(config.decay_t_values) | {float(config.t_fix)}), config.std
+    t_fix_index, lam = ts.index(float(config.t_fix)), std ** 2
     per_d = []
-    for i, d in enumerate(_progress(c["d_values"], profile, "n-dependence")):
+    for i, d in enumerate(progress_bar(config.decay_d_values, enabled=progress, desc="n-dependence")):
         rows = []
-        for j, n in enumerate(c["n_values"]):
-            gen = _generator(cfg["seed"] + 4000 + 100 * i + j, device)
-            mix = _mixture(d, cfg, gen)
-            res = loss_gap_over_datasets(mix, n, ts, reps=c["reps"], num_samples=c["num_samples"], generator=gen)
-            ratio, frac_iso = _ratios(ts, d, cfg["std"], res["mean"])
+        for j, n in enumerate(config.decay_n_values):
+            gen = make_generator(config.seed + 4000 + 100 * i + j, device)
+            res = loss_gap_over_datasets(_mixture(d, config, gen, std), n, ts, reps=config.decay_reps,
+                                         num_samples=config.decay_num_samples, generator=gen)
+            ratio, frac_iso = _ratios(ts, d, std, res["mean"])
             t_end = small_t_end(res["spacing"], lam, lam)
             rows.append({"n": n, **res, "ratio": ratio, "fraction_of_isolated": frac_iso,
                          "crossover": crossover_scale(ts, frac_iso), "t_end": t_end,
                          "in_interval": in_small_t_interval(ts, t_end), "log_n_over_d": math.log(n) / d})
         ns = [r["n"] for r in rows]
         at_fix = [r["mean"][t_fix_index] for r in rows]
-        fit_fix = power_law_fit(ns, at_fix) if min(at_fix) > 0 else None
         cross = [(r["n"], r["crossover"]) for r in rows if r["crossover"] is not None]
-        fit_cross = power_law_fit(*zip(*cross)) if len(cross) >= 2 else None
-        per_d.append({"d": d, "rows": rows, "at_t_fix": at_fix, "fit_t_fix": fit_fix,
-                      "fit_crossover": fit_cross, "rate_one_over_d": 1.0 / d,
-                      "predicted_crossover_exponent": predicted_crossover_exponent(d, ns)})
-    return {"t_values": ts, "t_fix": ts[t_fix_index], "n_values": c["n_values"], "per_d": per_d}
+        per_d.append({"d": d, "rows": rows, "at_t_fix": at_fix,
+                      "fit_t_fix": power_law_fit(ns, at_fix) if min(at_fix) > 0 else None,
+                      "fit_crossover": power_law_fit(*zip(*cross)) if len(cross) >= 2 else None,
+                      "rate_one_over_d": 1.0 / d, "predicted_crossover_exponent": predicted_crossover_exponent(d, ns)})
+    return {"t_values": ts, "t_fix": ts[t_fix_index], "n_values": list(config.decay_n_values), "per_d": per_d}
 
 
 def empirical_constant(results: dict) -> dict:
     """Part 4: the smallest ``E_D[LG_t] / (d s_t^-2 + tr Sigma)`` over every configuration's small-``t`` interval.
 
-    Returns the minimum, its standard error (over training sets) and where it occurred, plus the number of
-    configurations with a non-empty interval and the number of (configuration, t) points checked.
+    The minimum, its standard error (over training sets), where it occurred, the median, the number of
+    configurations with a non-empty interval and of (configuration, t) points checked.
     """
     points = []   # (ratio, stderr, description)
     configs = 0
@@ -430,11 +331,9 @@ def empirical_constant(results: dict) -> dict:
     for per in nd["per_d"]:
         d = per["d"]
         for row in per["rows"]:
-            pts = []
-            for j, (r, t, ok) in enumerate(zip(row["ratio"], nd["t_values"], row["in_interval"])):
-                if ok:
-                    se = row["stderr"][j] / bound_scale(t, d, d * results["std"] ** 2)
-                    pts.append((r, se, {"part": "n_decay", "d": d, "n": row["n"], "t": t}))
+            pts = [(r, row["stderr"][j] / bound_scale(t, d, d * results["std"] ** 2),
+                    {"part": "n_decay", "d": d, "n": row["n"], "t": t})
+                   for j, (r, t, ok) in enumerate(zip(row["ratio"], nd["t_values"], row["in_interval"])) if ok]
             configs += bool(pts)
             points += pts
     if not points:
@@ -444,8 +343,19 @@ def empirical_constant(results: dict) -> dict:
             "median_ratio": float(np.median([p[0] for p in points]))}
 
 
-def verdict(results: dict, floor: float = RATIO_FLOOR) -> dict:
-    """Machine-stable verdict: ratio above ``floor`` on every small-``t`` interval; slower ``n``-decay for larger ``d``.
+def run(config: LossGapBoundConfig, *, device=None, progress: bool = False, workdir=None) -> dict:
+    """Parts 1-4 for ``config``; with ``workdir`` each finished part is kept there and a rerun skips it."""
+    cache = StageCache(workdir, config=config) if workdir is not None else None
+    results = {"std": config.std}
+    for name, part in (("t_curves", t_curves), ("d_sigma", d_sigma_dependence), ("n_decay", n_dependence)):
+        compute = partial(part, config, device=device, progress=progress)
+        results[name] = compute() if cache is None else cache.get(name, compute)
+    results["constant"] = empirical_constant(results)
+    return jsonable(results)
+
+
+def verdict(results: dict) -> dict[str, bool]:
+    """Ratio above ``RATIO_FLOOR`` on every small-``t`` interval; slower ``n``-decay for larger ``d``.
 
     The ``n``-decay is measured twice: the log-log slope of ``E_D[LG_{t_fix}]`` in ``n`` and that of the
     crossover scale ``(s/a)*``; "slower" compares the largest ``d`` with the smallest (margin 0.1).
@@ -453,52 +363,75 @@ def verdict(results: dict, floor: float = RATIO_FLOOR) -> dict:
     const = results["constant"]
     per_d = results["n_decay"]["per_d"]
     decay = [-(p["fit_t_fix"]["exponent"]) if p["fit_t_fix"] else 0.0 for p in per_d]
-    small_d, large_d = decay[0], decay[-1]
-    # |slope| of the crossover scale (s/a)*(n), for the d where it was measured (None elsewhere).
-    cross = [-p["fit_crossover"]["exponent"] for p in per_d if p["fit_crossover"]]
+    cross = [-p["fit_crossover"]["exponent"] for p in per_d if p["fit_crossover"]]   # |slope| of (s/a)*(n)
     return {
-        "configurations_checked": const["configs"],
-        "ratio_above_floor_everywhere": const["min_ratio"] is not None and const["min_ratio"] > floor,
-        "floor": floor,
-        "decay_exponent_smallest_d_over_0.2": small_d > 0.2,
-        "decay_slower_for_largest_d": large_d < small_d - 0.1,
-        "decay_exponents_nonincreasing_in_d": all(b <= a + 0.05 for a, b in zip(decay, decay[1:])),
-        "crossover_decay_slower_for_largest_d": len(cross) >= 2 and cross[-1] < cross[0] - 0.1,
+        f"configurations with a non-empty small-t interval >= {MIN_CONFIGURATIONS}":
+            const["configs"] >= MIN_CONFIGURATIONS,
+        f"ratio > {RATIO_FLOOR} on every small-t interval":
+            const["min_ratio"] is not None and const["min_ratio"] > RATIO_FLOOR,
+        "n-decay at the smallest d has exponent below -0.2": decay[0] > 0.2,
+        "n-decay slower for the largest d": decay[-1] < decay[0] - 0.1,
+        "decay exponents non-increasing in d": all(b <= a + 0.05 for a, b in zip(decay, decay[1:])),
+        "crossover scale: n-decay slower for the largest d": len(cross) >= 2 and cross[-1] < cross[0] - 0.1,
     }
 
 
-def run(profile: str) -> tuple[dict, dict]:
-    """The registered experiment: ``(config, results)`` for a profile (sizes from :func:`experiment_config`)."""
-    cfg = experiment_config(profile)
-    device = get_device()
-    results = {"std": cfg["std"],
-               "t_curves": t_curves(cfg, device=device, profile=profile),
-               "d_sigma": d_sigma_dependence(cfg, device=device, profile=profile),
-               "n_decay": n_dependence(cfg, device=device, profile=profile)}
-    results["constant"] = empirical_constant(results)
-    results["verdict"] = verdict(results)
-    return cfg, jsonable(results)
+def facts(results: dict) -> dict[str, str]:
+    """Every number the chapter's prose glues (``lgb_*``), formatted as the prose shows it."""
+    small, big = results["t_curves"]["curves"][0], results["t_curves"]["curves"][-1]
+    ds = results["d_sigma"]
+    inside = [r for r in ds["by_sigma"] if r["in_interval"]]
+    nd = results["n_decay"]
+    lo, hi = nd["per_d"][0], nd["per_d"][-1]
+    const = results["constant"]
+    where = const["where"]
+    lam = (where.get("std") or results["std"]) ** 2
+
+    def crossover(per):
+        return per["fit_crossover"]["exponent"] if per["fit_crossover"] else math.nan
+
+    return {
+        "lgb_t_small_d": f"{small['d']}", "lgb_t_small_d_end": f"{small['t_end']:.1g}",
+        "lgb_t_big_d": f"{big['d']}", "lgb_t_big_d_end": f"{big['t_end']:.2g}",
+        "lgb_t_first_ratio_big_d": f"{big['ratio'][0]:.2f}", "lgb_t_n": f"{big['n']}",
+        "lgb_ds_t": f"{ds['t']}",
+        "lgb_d_exponent": f"{ds['fit_d']['exponent']:.3f}", "lgb_d_exponent_se": f"{ds['fit_d']['stderr']:.1g}",
+        "lgb_sigma_lo": f"{inside[0]['std']}", "lgb_sigma_hi": f"{inside[-1]['std']}",
+        "lgb_sigma_growth": f"{inside[-1]['mean'] / inside[0]['mean']:.2f}",
+        "lgb_trace_growth": f"{inside[-1]['trace_sigma'] / inside[0]['trace_sigma']:.0f}",
+        "lgb_sigma_out": f"{ds['by_sigma'][0]['std']}", "lgb_sigma_out_ratio": f"{ds['by_sigma'][0]['ratio']:.2g}",
+        "lgb_n_t": f"{nd['t_fix']}", "lgb_n_max": f"{max(nd['n_values'])}",
+        "lgb_n_d_lo": f"{lo['d']}", "lgb_n_slope_lo": f"{lo['fit_t_fix']['exponent']:.2f}",
+        "lgb_n_cross_lo": f"{crossover(lo):.2f}", "lgb_n_pred_lo": f"{lo['predicted_crossover_exponent']:.2f}",
+        "lgb_n_d_hi": f"{hi['d']}", "lgb_n_slope_hi": f"{hi['fit_t_fix']['exponent']:.3f}",
+        "lgb_n_cross_hi": f"{crossover(hi):.2f}", "lgb_n_pred_hi": f"{hi['predicted_crossover_exponent']:.2f}",
+        "lgb_c_min": f"{const['min_ratio']:.2f}", "lgb_c_se": f"{const['stderr']:.1g}",
+        "lgb_c_median": f"{const['median_ratio']:.2f}", "lgb_c_configs": f"{const['configs']}",
+        "lgb_c_d": f"{where['d']}", "lgb_c_t": f"{where['t']:.2g}",
+        "lgb_c_iso": f"{isolated_ratio([where['t']], where['d'], lam)[0]:.2f}",
+        "lgb_floor": f"{RATIO_FLOOR:.3g}",
+    }
 
 
-# ----------------------------------------------------------------------------------------------
-# Interactive explorer
-# ----------------------------------------------------------------------------------------------
 def explore(d: int = 8, n: int = 500, K: int = 4, separation: float = 4.0, t: float = 0.01, *,
             std: float = 1.0, reps: int = 2, num_samples: int = 256, num_t: int = 9, seed: int = 0,
             device=None) -> dict:
-    """Small, fast version of part 1 for one configuration (the chapter's widget): ratio curve and value at ``t``."""
+    """Part 1 for one configuration, small and fast (the chapter's widget): ratio curve and value at ``t``.
+
+    Also the isolated-sample ratio ``LG_iso / (d s_t^-2 + tr Sigma)`` on a fine grid (``t_fine``, ``isolated``).
+    """
     check_positive_int(d, "d")
     check_positive_int(K, "K")
     t = check_time(t)
-    device = get_device() if device is None else device
-    ts = sorted(set(_LOG_GRID(1e-4, 3.0, num_t)) | {t})
-    gen = _generator(seed, device)
-    mix = well_separated_mixture(K, d, separation=separation, std=std, generator=gen, device=device,
+    ts = sorted(set(log_grid(1e-4, 3.0, num_t)) | {t})
+    gen = make_generator(seed, device)
+    mix = well_separated_mixture(K, d, separation=separation, std=std, generator=gen, device=gen.device,
                                  dtype=torch.float32)
     res = loss_gap_over_datasets(mix, n, ts, reps=reps, num_samples=num_samples, generator=gen)
     ratio, frac_iso = _ratios(ts, d, std, res["mean"])
-    t_end = small_t_end(res["spacing"], std ** 2, std ** 2)
     j = ts.index(t)
+    t_fine = log_grid(ts[0], ts[-1], 200)
     return {"d": d, "n": n, "K": K, "separation": separation, "std": std, "t": t, "t_values": ts,
-            "ratio": ratio, "fraction_of_isolated": frac_iso, "t_end": t_end, "ratio_at_t": ratio[j],
-            "loss_gap_at_t": res["mean"][j], "bound_at_t": bound_scale(t, d, d * std ** 2)}
+            "ratio": ratio, "fraction_of_isolated": frac_iso, "t_end": small_t_end(res["spacing"], std ** 2, std ** 2),
+            "ratio_at_t": ratio[j], "loss_gap_at_t": res["mean"][j], "bound_at_t": bound_scale(t, d, d * std ** 2),
+            "t_fine": list(t_fine), "isolated": isolated_ratio(t_fine, d, std ** 2)}

@@ -1,17 +1,15 @@
-"""Sympy derivations of chapter: Chapter 6 (Gaussian-mixture memorisation): the false-positive floor of the criterion, c^d
-
-(moved from memsep_lib.symbolic)."""
+"""Sympy derivation of chapter 6: the false-positive floor ``P(R_1 < c R_2) = c^d`` of the memorisation test."""
 
 from __future__ import annotations
 
-# ===========================================================================================
-# Chapter 6 (Gaussian-mixture memorisation): the false-positive floor of the criterion, c^d
-# ===========================================================================================
+from dataclasses import dataclass
 
-import sympy as _sp6
+import sympy as sp
+
+__all__ = ["MemorizationFloor", "memorization_floor"]
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class MemorizationFloor:
     """Chance that a point ``y`` drawn from the data law passes the test ``R_1 < c R_2`` by luck.
 
@@ -25,21 +23,20 @@ class MemorizationFloor:
     and ``probability`` (simplified: ``c**d``).
     """
 
-    c: _sp6.Symbol
-    d: _sp6.Symbol
-    u1: _sp6.Symbol
-    u2: _sp6.Symbol
-    joint_density: _sp6.Expr
-    total_mass: _sp6.Expr
-    probability: _sp6.Expr
+    c: sp.Symbol
+    d: sp.Symbol
+    u1: sp.Symbol
+    u2: sp.Symbol
+    joint_density: sp.Expr
+    total_mass: sp.Expr
+    probability: sp.Expr
 
 
 def memorization_floor() -> MemorizationFloor:
     """Derive ``P(R_1 < c R_2) = c^d`` for locally uniform data (see :class:`MemorizationFloor`)."""
-    c, d = _sp6.symbols("c d", positive=True)
-    u1, u2 = _sp6.symbols("u_1 u_2", positive=True)
-    density = _sp6.exp(-u2)
-    mass = _sp6.integrate(_sp6.integrate(density, (u1, 0, u2)), (u2, 0, _sp6.oo))
-    prob = _sp6.integrate(_sp6.integrate(density, (u1, 0, c ** d * u2)), (u2, 0, _sp6.oo))
-    return MemorizationFloor(c, d, u1, u2, density, _sp6.simplify(mass), _sp6.simplify(prob))
-
+    c, d = sp.symbols("c d", positive=True)
+    u1, u2 = sp.symbols("u_1 u_2", positive=True)
+    density = sp.exp(-u2)
+    mass = sp.integrate(sp.integrate(density, (u1, 0, u2)), (u2, 0, sp.oo))
+    prob = sp.integrate(sp.integrate(density, (u1, 0, c ** d * u2)), (u2, 0, sp.oo))
+    return MemorizationFloor(c, d, u1, u2, density, sp.simplify(mass), sp.simplify(prob))

@@ -1,4 +1,4 @@
-"""Memorisation of Gaussian-mixture training sets by trained score networks: the paper's ablations.
+"""Memorisation of Gaussian-mixture training sets by trained score networks: the paper's five ablations.
 
 A *member* is one score network :class:`~memsep_lib.nets.ScoreMLP` (ReLU, ``depth`` hidden layers of
 width ``W``) trained by DSM on ``n`` points drawn from a well-separated mixture
@@ -11,130 +11,148 @@ reverse SDE from ``T`` down to ``t0`` (Tweedie denoising at the end). For its ``
 - references from ``m`` fresh draws of ``P`` itself: their memorisation fraction (the criterion's
   false-positive floor, about ``3^-d`` for locally uniform data) and their log-likelihood (``-H(P)``).
 
-The five ablations (:data:`ABLATIONS`) vary one factor at a time: network ``scale`` (width), training
-``sample_size`` ``n``, ``dimension`` ``d``, a ``weight_decay`` x width grid at two ``n``, and the 2-D
-``phase_2d`` picture (``K = 4``, ``d = 2``, growing widths; the samples are kept for scatter plots).
-Members of one shape ``(K, d, W)`` are trained together as one :class:`~memsep_lib.nets.ScoreMLPStack`
-(a *group*); each group checkpoints and resumes exactly, and finished groups are kept in a
-:class:`~memsep_lib.results.StageCache`. Sizes per profile: :func:`ablation_config`.
+The five ablations (:data:`ABLATIONS`, registered as ``mixture_<ablation>``) vary one factor at a time:
+network ``scale`` (width), training ``sample_size`` ``n``, ``dimension`` ``d``, a ``weight_decay`` x width
+grid at two ``n``, and the 2-D ``phase_2d`` picture (``K = 4``, ``d = 2``, growing widths; the samples are
+kept for scatter plots). Members of one shape ``(K, d, W)`` are trained together as one
+:class:`~memsep_lib.nets.ScoreMLPStack` (a *group*); with a ``workdir`` each group checkpoints and resumes
+exactly, and finished groups are kept in a :class:`~memsep_lib.results.StageCache`.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
-import json
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .config import by_profile, get_device
-from .metrics import memorization_fraction
-from .mixtures import GaussianMixture, well_separated_mixture
-from .nets import ScoreMLPStack, train_score_stack
-from .results import RESULTS_DIR, StageCache, jsonable
-from .sampling import sample
-from .training import train_resumable
+from ...config import make_generator
+from ...metrics import memorization_fraction
+from ...mixtures import GaussianMixture, well_separated_mixture
+from ...nets import ScoreMLPStack
+from ...progress import progress_bar
+from ...results import StageCache, jsonable
+from ...sampling import sample
+from ...stats import mean_std
+from ...training import train_resumable, train_score_stack
+from ...validation import check_positive_int
 
-__all__ = ["ABLATIONS", "FACTORS", "ablation_config", "members", "mixture_for", "training_set", "run_members",
-           "summarize", "summary_table", "trend_verdicts", "run"]
+__all__ = ["MixtureConfig", "Ablation", "SCALE", "SAMPLE_SIZE", "DIMENSION", "WEIGHT_DECAY", "PHASE_2D", "ABLATIONS",
+           "CLEAR", "SLACK", "members", "mixture_for", "training_set", "run_members", "summarize", "summary_table"]
 
-ABLATIONS = ("scale", "sample_size", "dimension", "weight_decay", "phase_2d")
-
-# Shared by every ablation of a profile: mixture, training and sampling settings.
-_COMMON = {
-    "ci": dict(K=8, separation=2.0, depth=3, steps=1500, batch_size=256, lr=1e-3, t0=1e-3, T=8.0,
-               sample_steps=50, num_samples=300, seeds=[0]),
-    "cpu": dict(K=8, separation=2.0, depth=3, steps=3000, batch_size=256, lr=1e-3, t0=1e-3, T=8.0,
-                sample_steps=100, num_samples=1000, seeds=[0, 1, 2]),
-    "paper": dict(K=8, separation=2.0, depth=4, steps=50_000, batch_size=1024, lr=3e-4, t0=1e-3, T=8.0,
-                  sample_steps=250, num_samples=10_000, seeds=[0, 1, 2, 3, 4]),
-}
-
-# The factor each ablation varies (the others are held at the listed values).
-_GRIDS = {
-    "scale": dict(
-        ci=dict(d=8, n=[100], width=[16, 64, 256], weight_decay=[0.0]),
-        cpu=dict(d=8, n=[200], width=[16, 32, 64, 128, 256, 512, 1024], weight_decay=[0.0]),
-        # paper: 22K to 45M parameters per network (the paper spans 24K to 44M)
-        paper=dict(d=8, n=[1000], width=[64, 128, 256, 512, 1024, 2048, 3840], weight_decay=[0.0])),
-    "sample_size": dict(
-        ci=dict(d=8, n=[50, 200, 800], width=[256], weight_decay=[0.0]),
-        cpu=dict(d=8, n=[50, 200, 800, 3200], width=[512], weight_decay=[0.0]),
-        paper=dict(d=8, n=[1000, 3200, 10_000, 32_000, 100_000], width=[2048], weight_decay=[0.0])),
-    "dimension": dict(
-        ci=dict(d=[2, 8, 32], n=[100], width=[256], weight_decay=[0.0]),
-        cpu=dict(d=[2, 8, 16, 32, 64], n=[200], width=[512], weight_decay=[0.0]),
-        paper=dict(d=[8, 16, 32, 64], n=[1000], width=[2048], weight_decay=[0.0])),
-    "weight_decay": dict(
-        ci=dict(d=8, n=[100, 800], width=[256], weight_decay=[0.0, 3.0]),
-        cpu=dict(d=8, n=[320, 1000], width=[64, 512], weight_decay=[0.0, 0.03, 0.3, 3.0], seeds=[0, 1]),
-        paper=dict(d=8, n=[3200, 10_000], width=[256, 1024, 2048], weight_decay=[0.0, 0.01, 0.1, 1.0])),
-    "phase_2d": dict(
-        ci=dict(d=2, K=4, n=[16], width=[8, 64, 256], weight_decay=[0.0]),
-        cpu=dict(d=2, K=4, n=[32], width=[8, 32, 128, 512], weight_decay=[0.0]),
-        paper=dict(d=2, K=4, n=[32], width=[8, 32, 128, 512, 2048], weight_decay=[0.0])),
-}
+ABLATION_NAMES = ("scale", "sample_size", "dimension", "weight_decay", "phase_2d")
+_GRID_FIELDS = ("d", "n", "width", "weight_decay", "seeds")
 
 
-def ablation_config(name: str, profile: str) -> dict:
-    """Every setting of ablation ``name`` at ``profile``: the common settings plus the grid."""
-    if name not in ABLATIONS:
-        raise ValueError(f"name must be one of {ABLATIONS}, got {name!r}")
-    common = by_profile(**_COMMON, profile=profile)
-    grid = by_profile(**_GRIDS[name], profile=profile)
-    cfg = {**common, **grid, "ablation": name}
-    if name == "phase_2d":
-        cfg["seeds"] = cfg["seeds"][:1]           # one picture per width
-    return cfg
+@dataclass(frozen=True)
+class MixtureConfig:
+    """Every setting of one ablation at one profile (the defaults are the ``cpu`` profile's).
+
+    The members are the product of the grids ``d x n x width x weight_decay x seeds``; the target has
+    ``K`` components with ``Delta_min = separation * sqrt(d)``. Each network (``depth`` hidden layers) gets
+    ``steps`` DSM steps of ``batch_size`` points (Adam at ``lr``, times log-uniform on ``[t0, T]``) and
+    draws ``num_samples`` samples with ``sample_steps`` reverse-SDE steps.
+    """
+
+    ablation: str
+    d: tuple[int, ...]
+    n: tuple[int, ...]
+    width: tuple[int, ...]
+    weight_decay: tuple[float, ...] = (0.0,)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    K: int = 8
+    separation: float = 2.0
+    depth: int = 3
+    steps: int = 3000
+    batch_size: int = 256
+    lr: float = 1e-3
+    t0: float = 1e-3
+    T: float = 8.0
+    sample_steps: int = 100
+    num_samples: int = 1000
+
+    def __post_init__(self):
+        if self.ablation not in ABLATION_NAMES:
+            raise ValueError(f"ablation must be one of {ABLATION_NAMES}, got {self.ablation!r}")
+        for name in _GRID_FIELDS:
+            grid = tuple(getattr(self, name))
+            if not grid:
+                raise ValueError(f"{name} must not be empty")
+            object.__setattr__(self, name, grid)
+        for name in ("d", "n", "width"):
+            for value in getattr(self, name):
+                check_positive_int(value, name)
+        for name in ("K", "depth", "steps", "batch_size", "sample_steps", "num_samples"):
+            check_positive_int(getattr(self, name), name)
+        if any(wd < 0 for wd in self.weight_decay) or not 0 < self.t0 < self.T or self.lr <= 0:
+            raise ValueError("weight_decay must be >= 0, 0 < t0 < T and lr > 0")
 
 
-def members(cfg: dict) -> list[dict]:
+# The profiles' training settings on top of the defaults (``cpu``).
+_CI = dict(steps=1500, sample_steps=50, num_samples=300, seeds=(0,))
+_PAPER = dict(depth=4, steps=50_000, batch_size=1024, lr=3e-4, sample_steps=250, num_samples=10_000,
+              seeds=(0, 1, 2, 3, 4))
+
+
+def _configs(ablation: str, *, ci: dict, cpu: dict, paper: dict) -> dict[str, MixtureConfig]:
+    """``CONFIGS`` of one ablation: each profile's grid over that profile's training settings."""
+    return {"ci": MixtureConfig(ablation, **{**_CI, **ci}), "cpu": MixtureConfig(ablation, **cpu),
+            "paper": MixtureConfig(ablation, **{**_PAPER, **paper})}
+
+
+def _cost(ci_seconds: int, cpu_seconds: int, paper_minutes: float) -> dict:
+    """``COST`` of an ablation: measured ``ci``/``cpu`` wall times (1 thread), a ``paper`` estimate."""
+    measured = lambda seconds, where: {"minutes": round(seconds / 60, 2), "hardware": "1 CPU thread",
+                                       "basis": f"measured: {seconds} s ({where})"}
+    return {"ci": measured(ci_seconds, "1 thread"), "cpu": measured(cpu_seconds, "1 thread, shared machine"),
+            "paper": {"minutes": paper_minutes, "hardware": "1 GPU",
+                      "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"}}
+
+
+def members(config: MixtureConfig) -> list[dict]:
     """The networks of an ablation: one per (d, n, width, weight decay, seed) of the grid."""
-    as_list = lambda v: v if isinstance(v, list) else [v]
-    return [dict(K=cfg["K"], d=d, n=n, width=w, weight_decay=wd, seed=s)
-            for d, n, w, wd, s in itertools.product(as_list(cfg["d"]), cfg["n"], cfg["width"], cfg["weight_decay"],
-                                                    cfg["seeds"])]
+    return [dict(K=config.K, d=d, n=n, width=w, weight_decay=wd, seed=s)
+            for d, n, w, wd, s in itertools.product(config.d, config.n, config.width, config.weight_decay,
+                                                    config.seeds)]
 
 
 def mixture_for(K: int, d: int, separation: float, device=None) -> GaussianMixture:
-    """The fixed target mixture of a shape ``(K, d)`` (float32; means seeded by ``(K, d)``)."""
-    gen = torch.Generator().manual_seed(1000 * K + d)
+    """The fixed target mixture of a shape ``(K, d)`` (float32; means seeded by ``1000 K + d``)."""
+    gen = make_generator(1000 * K + d)
     return well_separated_mixture(K, d, separation=separation, generator=gen).to(device, torch.float32)
 
 
 def training_set(mixture: GaussianMixture, n: int, seed: int) -> torch.Tensor:
-    """``n`` training points of a member, seeded by ``(n, seed)``, shape ``(n, d)``."""
-    gen = torch.Generator(device=mixture.means.device).manual_seed(7919 * seed + n)
-    return mixture.sample(n, generator=gen)
+    """``n`` training points of a member, seeded by ``7919 seed + n``, shape ``(n, d)``."""
+    return mixture.sample(n, generator=make_generator(7919 * seed + n, mixture.means.device))
 
 
 def _group_key(m: dict) -> str:
     return f"K{m['K']}-d{m['d']}-W{m['width']}"
 
 
-def _train_and_evaluate(group: list[dict], cfg: dict, device, checkpoint: Path | None, keep_samples: bool) -> list:
+def _train_and_evaluate(group: list[dict], config: MixtureConfig, device, checkpoint: Path | None) -> list[dict]:
     """Train one group of members together, sample every member and measure it."""
     K, d, width = group[0]["K"], group[0]["d"], group[0]["width"]
-    mix = mixture_for(K, d, cfg["separation"], device)
+    mix = mixture_for(K, d, config.separation, device)
     sets = [training_set(mix, m["n"], m["seed"]) for m in group]
-    n_max = max(m["n"] for m in group)
-    data = torch.zeros(len(group), n_max, d, device=device)
+    data = torch.zeros(len(group), max(m["n"] for m in group), d, device=device)
     for g, x in enumerate(sets):
         data[g, :len(x)] = x
-    gen = torch.Generator(device=device).manual_seed(zlib.crc32(_group_key(group[0]).encode()))
-    stack = ScoreMLPStack(len(group), d, width, cfg["depth"], weight_decay=[m["weight_decay"] for m in group],
+    gen = make_generator(zlib.crc32(_group_key(group[0]).encode()), device)
+    stack = ScoreMLPStack(len(group), d, width, config.depth, weight_decay=[m["weight_decay"] for m in group],
                           generator=gen)
-    every = max(100, cfg["steps"] // 10)
-    train_resumable(stack, data, steps=cfg["steps"], generator=gen, checkpoint_path=checkpoint,
-                    checkpoint_every=every, log_every=every // 10, lr=cfg["lr"], train_fn=train_score_stack,
-                    sizes=[m["n"] for m in group], batch_size=cfg["batch_size"], t0=cfg["t0"], T=cfg["T"],
+    every = max(100, config.steps // 10)
+    train_resumable(stack, data, steps=config.steps, generator=gen, checkpoint_path=checkpoint,
+                    checkpoint_every=every, log_every=every // 10, lr=config.lr, train_fn=train_score_stack,
+                    sizes=[m["n"] for m in group], batch_size=config.batch_size, t0=config.t0, T=config.T,
                     time_distribution="log_uniform")
-    m_samples = cfg["num_samples"]
-    samples = sample(stack.joint_score_fn(m_samples), len(group) * m_samples, d, T=cfg["T"], t0=cfg["t0"],
-                     steps=cfg["sample_steps"], denoise=True, batch_size=len(group) * m_samples, generator=gen)
+    m_samples = config.num_samples
+    samples = sample(stack.joint_score_fn(m_samples), len(group) * m_samples, d, T=config.T, t0=config.t0,
+                     steps=config.sample_steps, denoise=True, batch_size=len(group) * m_samples, generator=gen)
     truth = mix.sample(m_samples, generator=gen)
     out = []
     for g, member in enumerate(group):
@@ -144,67 +162,51 @@ def _train_and_evaluate(group: list[dict], cfg: dict, device, checkpoint: Path |
                "log_likelihood": mix.data_log_prob(y).mean().item(),
                "memorization_true_samples": memorization_fraction(truth, sets[g]),
                "log_likelihood_true_samples": mix.data_log_prob(truth).mean().item()}
-        if keep_samples:
+        if config.ablation == "phase_2d":       # the 2-D picture plots them
             row["samples"] = y.cpu().tolist()
             row["train"] = sets[g].cpu().tolist()
         out.append(row)
     return out
 
 
-def run_members(cfg: dict, *, device=None, folder: Path | None = None, progress: bool = False) -> list[dict]:
-    """Results of every member of ``cfg`` (grouped by shape; resumable through ``folder`` when given).
+def run_members(config: MixtureConfig, *, device=None, workdir: Path | str | None = None,
+                progress: bool = False) -> list[dict]:
+    """Results of every member of ``config`` (grouped by shape; resumable through ``workdir`` when given).
 
-    ``folder`` keeps the finished groups, the checkpoints and the config; a folder written for another
-    config is a ``ValueError`` (:func:`run` names its folders by a fingerprint of the config).
+    ``workdir`` keeps the finished groups, the checkpoints and the config stamp; a folder of another
+    config is a ``ValueError`` (:class:`~memsep_lib.results.StageCache`). ``device`` defaults to the CPU.
     """
-    device = get_device() if device is None else device
-    todo = members(cfg)
+    device = torch.device("cpu") if device is None else torch.device(device)
     groups = {}
-    for m in todo:
+    for m in members(config):
         groups.setdefault(_group_key(m), []).append(m)
-    stages = None
-    if folder is not None:
-        # a folder belongs to one config: reusing it for another would return the other run's results
-        stamp, current = Path(folder) / "config.json", json.dumps(jsonable(cfg), sort_keys=True)
-        if stamp.exists() and stamp.read_text() != current:
-            raise ValueError(f"folder {folder} holds a run of a different config; use another folder or delete it")
-        stages = StageCache(folder)
-        stamp.write_text(current)
-    from tqdm.auto import tqdm
+    stages = None if workdir is None else StageCache(workdir, config=config)
     rows = []
-    for key, group in tqdm(groups.items(), desc=f"{cfg['ablation']} groups", disable=not progress):
-        compute = functools.partial(_train_and_evaluate, group, cfg, device,
-                                    None if folder is None else Path(folder) / f"{key}.pt",
-                                    cfg["ablation"] == "phase_2d")
-        rows += stages.get(key, compute) if stages is not None else compute()
+    for key, group in progress_bar(groups.items(), enabled=progress, desc=f"{config.ablation} groups"):
+        checkpoint = None if workdir is None else Path(workdir) / f"{key}.pt"
+        compute = functools.partial(_train_and_evaluate, group, config, device, checkpoint)
+        rows += compute() if stages is None else stages.get(key, compute)
     return rows
+
+
+_METRICS = ("memorization", "log_likelihood", "memorization_true_samples", "log_likelihood_true_samples")
 
 
 def summarize(rows: list[dict], factor: str, *, by: tuple = ()) -> list[dict]:
     """Mean and standard deviation over seeds of each metric, per value of ``factor`` (and of ``by``)."""
-    keys = ("memorization", "log_likelihood", "memorization_true_samples", "log_likelihood_true_samples")
     table = {}
     for r in rows:
         table.setdefault(tuple(r[k] for k in (*by, factor)), []).append(r)
-    out = []
-    for values, group in sorted(table.items()):
-        entry = dict(zip((*by, factor), values), seeds=len(group), num_parameters=group[0]["num_parameters"])
-        for k in keys:
-            v = torch.tensor([r[k] for r in group], dtype=torch.float64)
-            entry[k] = {"mean": v.mean().item(), "std": v.std().item() if len(v) > 1 else 0.0}
-        out.append(entry)
-    return out
-
-
-FACTORS = {"scale": ("width", ()), "sample_size": ("n", ()), "dimension": ("d", ()),
-            "weight_decay": ("weight_decay", ("n", "width")), "phase_2d": ("width", ())}
+    return [dict(zip((*by, factor), values), seeds=len(group), num_parameters=group[0]["num_parameters"],
+                 **{k: mean_std([r[k] for r in group]) for k in _METRICS})
+            for values, group in sorted(table.items())]
 
 
 def summary_table(summary: list[dict], factor: str, *, by: tuple = ()) -> str:
     """Markdown table of :func:`summarize` output: memorisation (%) and log-likelihood, mean ± std over seeds.
 
-    The fresh-sample references are one draw per group (their spread over seeds is zero by
-    construction), so they are shown as plain values.
+    The fresh-sample references are shown as plain means (one draw per group; they vary over seeds
+    only through the training set the floor is measured against).
     """
     pm = lambda e, k, scale=1.0, digits=1: f"{scale * e[k]['mean']:.{digits}f} ± {scale * e[k]['std']:.{digits}f}"
     cols = [*by, factor]
@@ -224,62 +226,180 @@ def summary_table(summary: list[dict], factor: str, *, by: tuple = ()) -> str:
 CLEAR, SLACK = 0.10, 0.05
 
 
-def _means(summary, key="memorization", **fixed):
-    rows = [e for e in summary if all(e[k] == v for k, v in fixed.items())]
-    return [e[key]["mean"] for e in rows]
+def _means(summary, key="memorization", **fixed) -> list[float]:
+    return [e[key]["mean"] for e in summary if all(e[k] == v for k, v in fixed.items())]
 
 
-def trend_verdicts(name: str, summary: list[dict]) -> dict[str, bool]:
-    """The paper's claim for ablation ``name``, tested on a :func:`summarize` table (margins :data:`CLEAR`, :data:`SLACK`).
-
-    - ``scale`` / ``phase_2d``: memorisation rises with the width; ``sample_size``: falls with ``n``;
-    - ``dimension``: falls from ``d = 8`` to the largest ``d`` (the paper's range), and at ``d = 2`` (if
-      present) it sits within ``CLEAR`` of the criterion's floor;
-    - ``weight_decay``: at the smaller ``n`` and the widest net the strongest decay lowers memorisation,
-      and some non-zero decay raises the log-likelihood by more than the standard deviations over
-      seeds; at the larger ``n`` the strongest decay lowers the log-likelihood.
-    """
-    rises = lambda m: m[-1] > m[0] + CLEAR and all(b > a - SLACK for a, b in zip(m, m[1:]))
-    if name in ("scale", "phase_2d"):
-        return {"memorisation rises with network size": rises(_means(summary))}
-    if name == "sample_size":
-        return {"memorisation falls with n": rises(_means(summary)[::-1])}
-    if name == "dimension":
-        paper = [e for e in summary if e["d"] >= 8]
-        out = {"memorisation falls with d (d >= 8)": rises(_means(paper)[::-1])}
-        low = [e for e in summary if e["d"] == 2]
-        if low:
-            out["d = 2 memorisation within 10 points of the floor"] = bool(
-                abs(low[0]["memorization"]["mean"] - low[0]["memorization_true_samples"]["mean"]) < CLEAR)
-        return out
-    if name == "weight_decay":
-        n_small, n_large = min(e["n"] for e in summary), max(e["n"] for e in summary)
-        widest = max(e["width"] for e in summary)
-        mem = _means(summary, n=n_small, width=widest)
-        ll_small = [e["log_likelihood"] for e in summary if e["n"] == n_small and e["width"] == widest]
-        ll_large = _means(summary, "log_likelihood", n=n_large, width=widest)
-        best = max(ll_small[1:], key=lambda v: v["mean"])
-        # a gain inside the spread over seeds is not evidence: it must exceed both standard deviations
-        gain = best["mean"] - ll_small[0]["mean"] > max(best["std"], ll_small[0]["std"])
-        return {f"n = {n_small}: strongest decay lowers memorisation": mem[-1] < mem[0] - CLEAR,
-                f"n = {n_small}: some decay raises the log-likelihood beyond the seed spread": gain,
-                f"n = {n_large}: strongest decay lowers the log-likelihood": ll_large[-1] < ll_large[0]}
-    raise ValueError(f"name must be one of {ABLATIONS}, got {name!r}")
+def _rises(means: list[float]) -> bool:
+    return means[-1] > means[0] + CLEAR and all(b > a - SLACK for a, b in zip(means, means[1:]))
 
 
-def run(name: str, profile: str, *, results_dir: Path | None = None) -> tuple[dict, dict]:
-    """Ablation ``name`` at ``profile``: ``(config, results)`` with per-member rows and the summary table."""
-    cfg = ablation_config(name, profile)
-    fingerprint = hashlib.sha256(json.dumps(jsonable(cfg), sort_keys=True).encode()).hexdigest()[:10]
-    folder = None if profile == "ci" else \
-        Path(results_dir or RESULTS_DIR) / "checkpoints" / f"mixture_{name}-{profile}-{fingerprint}"
-    rows = run_members(cfg, folder=folder, progress=profile != "ci")
-    factor, by = FACTORS[name]
-    return cfg, jsonable({"rows": rows, "summary": summarize(rows, factor, by=by), "factor": factor})
+def _rises_with_size(summary) -> dict[str, bool]:
+    """``scale`` / ``phase_2d``: memorisation rises with the width."""
+    return {"memorisation rises with network size": _rises(_means(summary))}
 
 
-run_scale = functools.partial(run, "scale")
-run_sample_size = functools.partial(run, "sample_size")
-run_dimension = functools.partial(run, "dimension")
-run_weight_decay = functools.partial(run, "weight_decay")
-run_phase_2d = functools.partial(run, "phase_2d")
+def _falls_with_n(summary) -> dict[str, bool]:
+    """``sample_size``: memorisation falls with ``n``."""
+    return {"memorisation falls with n": _rises(_means(summary)[::-1])}
+
+
+def _falls_with_d(summary) -> dict[str, bool]:
+    """``dimension``: memorisation falls from ``d = 8`` to the largest ``d`` (the paper's range), and at
+    ``d = 2`` (if in the grid) it sits within ``CLEAR`` of the criterion's floor."""
+    out = {"memorisation falls with d (d >= 8)": _rises(_means([e for e in summary if e["d"] >= 8])[::-1])}
+    low = [e for e in summary if e["d"] == 2]
+    if low:
+        out["d = 2 memorisation within 10 points of the floor"] = bool(
+            abs(low[0]["memorization"]["mean"] - low[0]["memorization_true_samples"]["mean"]) < CLEAR)
+    return out
+
+
+def _weight_decay_claims(summary) -> dict[str, bool]:
+    """``weight_decay``: at the smaller ``n`` and the widest net the strongest decay lowers memorisation,
+    and some non-zero decay raises the log-likelihood by more than the standard deviations over seeds;
+    at the larger ``n`` the strongest decay lowers the log-likelihood."""
+    n_small, n_large = min(e["n"] for e in summary), max(e["n"] for e in summary)
+    widest = max(e["width"] for e in summary)
+    mem = _means(summary, n=n_small, width=widest)
+    ll_small = [e["log_likelihood"] for e in summary if e["n"] == n_small and e["width"] == widest]
+    ll_large = _means(summary, "log_likelihood", n=n_large, width=widest)
+    best = max(ll_small[1:], key=lambda v: v["mean"])
+    # a gain inside the spread over seeds is not evidence: it must exceed both standard deviations
+    gain = best["mean"] - ll_small[0]["mean"] > max(best["std"], ll_small[0]["std"])
+    return {f"n = {n_small}: strongest decay lowers memorisation": mem[-1] < mem[0] - CLEAR,
+            f"n = {n_small}: some decay raises the log-likelihood beyond the seed spread": gain,
+            f"n = {n_large}: strongest decay lowers the log-likelihood": ll_large[-1] < ll_large[0]}
+
+
+def _one_factor_facts(prefix: str, results: dict) -> dict:
+    """``n``, ``K`` and, at the first, last and most-memorising grid point: the factor's value, the
+    parameters, memorisation and floor (%) and the log-likelihoods of samples and fresh draws."""
+    summary, first_row, factor = results["summary"], results["rows"][0], results["factor"]
+    out = {f"ch06_{prefix}_n": first_row["n"], f"ch06_{prefix}_K": first_row["K"]}
+    peak = max(summary, key=lambda e: e["memorization"]["mean"])
+    for end, e in (("first", summary[0]), ("last", summary[-1]), ("peak", peak)):
+        out.update({f"ch06_{prefix}_{end}_mem": 100 * e["memorization"]["mean"],
+                    f"ch06_{prefix}_{end}_mem_std": 100 * e["memorization"]["std"],
+                    f"ch06_{prefix}_{end}_value": e[factor],
+                    f"ch06_{prefix}_{end}_params": e["num_parameters"],
+                    f"ch06_{prefix}_{end}_ll": e["log_likelihood"]["mean"],
+                    f"ch06_{prefix}_{end}_ll_true": e["log_likelihood_true_samples"]["mean"],
+                    f"ch06_{prefix}_{end}_floor": 100 * e["memorization_true_samples"]["mean"]})
+    return out
+
+
+def _scale_facts(results: dict) -> dict:
+    """:func:`_one_factor_facts` plus the smallest width memorising at least a quarter of its samples."""
+    summary = results["summary"]
+    substantial = next((e for e in summary if e["memorization"]["mean"] >= 0.25), summary[-1])
+    return {**_one_factor_facts("scale", results), "ch06_scale_substantial_width": substantial["width"],
+            "ch06_scale_substantial_params": substantial["num_parameters"]}
+
+
+def _weight_decay_facts(results: dict) -> dict:
+    """The grid's ends, and at the smaller ``n`` and the widest net: memorisation (%) and log-likelihood
+    without, at the second-strongest and at the strongest decay, and the best decay's gain over none."""
+    summary = results["summary"]
+    decays = sorted({e["weight_decay"] for e in summary})
+    n_small, n_large = min(e["n"] for e in summary), max(e["n"] for e in summary)
+    widest = max(e["width"] for e in summary)
+    cell = {(e["n"], e["width"], e["weight_decay"]): e for e in summary}
+    roles = {"none": decays[0], "mid": decays[-2], "strong": decays[-1]}
+    out = {"ch06_wd_n_small": n_small, "ch06_wd_n_large": n_large, "ch06_wd_widest": widest,
+           "ch06_wd_narrowest": min(e["width"] for e in summary), "ch06_wd_decay_mid": roles["mid"],
+           "ch06_wd_decay_strong": roles["strong"]}
+    for role, decay in roles.items():
+        out[f"ch06_wd_mem_{role}"] = 100 * cell[n_small, widest, decay]["memorization"]["mean"]
+        out[f"ch06_wd_ll_{role}"] = cell[n_small, widest, decay]["log_likelihood"]["mean"]
+        out[f"ch06_wd_large_ll_{role}"] = cell[n_large, widest, decay]["log_likelihood"]["mean"]
+    out["ch06_wd_ll_true"] = cell[n_small, widest, decays[0]]["log_likelihood_true_samples"]["mean"]
+    # the likelihood check at the smaller n and the widest net: best decayed network against no decay
+    small_wide = [cell[n_small, widest, d]["log_likelihood"] for d in decays]
+    best = max(range(1, len(decays)), key=lambda i: small_wide[i]["mean"])
+    out.update({"ch06_wd_best_decay": decays[best], "ch06_wd_best_ll": small_wide[best]["mean"],
+                "ch06_wd_best_gain": small_wide[best]["mean"] - small_wide[0]["mean"],
+                "ch06_wd_best_std": max(small_wide[best]["std"], small_wide[0]["std"])})
+    return out
+
+
+def _phase_facts(results: dict) -> dict:
+    """Width, memorisation and floor (%) of the narrowest, second, second-widest and widest network."""
+    summary = results["summary"]
+    out = {}
+    for role, e in (("first", summary[0]), ("second", summary[1]), ("third", summary[-2]), ("last", summary[-1])):
+        out.update({f"ch06_phase_{role}_width": e["width"],
+                    f"ch06_phase_{role}_mem": 100 * e["memorization"]["mean"],
+                    f"ch06_phase_{role}_floor": 100 * e["memorization_true_samples"]["mean"]})
+    return out
+
+
+class Ablation:
+    """One registered ablation, ``mixture_<ablation>``: the factor it varies (per value of ``by``), its
+    ``CONFIGS`` per profile, and ``run`` / ``verdict`` / ``facts`` as every experiment has them."""
+
+    def __init__(self, ablation: str, factor: str, *, description: str, cost: dict, configs: dict, claims, facts,
+                 by: tuple = ()):
+        self.ablation, self.factor, self.by = ablation, factor, by
+        self.NAME, self.DESCRIPTION, self.COST, self.CONFIGS = f"mixture_{ablation}", description, cost, configs
+        self._claims, self._facts = claims, facts
+
+    def __repr__(self) -> str:
+        return f"Ablation({self.NAME!r}, factor={self.factor!r})"
+
+    def run(self, config: MixtureConfig, *, device=None, progress: bool = False, workdir=None) -> dict:
+        """``{"rows": one per member (:func:`run_members`), "summary": :func:`summarize` over the factor,
+        "factor"}`` for ``config`` (one of this ablation's configs)."""
+        if not isinstance(config, MixtureConfig) or config.ablation != self.ablation:
+            raise ValueError(f"config must be a MixtureConfig of ablation {self.ablation!r}, got {config!r}")
+        rows = run_members(config, device=device, workdir=workdir, progress=progress)
+        return jsonable({"rows": rows, "summary": summarize(rows, self.factor, by=self.by), "factor": self.factor})
+
+    def verdict(self, results: dict) -> dict[str, bool]:
+        """The paper's claim for this ablation, tested on ``results["summary"]`` (margins :data:`CLEAR`, :data:`SLACK`)."""
+        return self._claims(results["summary"])
+
+    def facts(self, results: dict) -> dict:
+        """The numbers the chapter's prose glues, by glue name."""
+        return self._facts(results)
+
+
+SCALE = Ablation(
+    "scale", "width", cost=_cost(12, 773, 35), claims=_rises_with_size, facts=_scale_facts,
+    description="Gaussian mixtures (ch. 6): memorisation of trained score networks against their width",
+    configs=_configs("scale", ci=dict(d=(8,), n=(100,), width=(16, 64, 256)),
+                     cpu=dict(d=(8,), n=(200,), width=(16, 32, 64, 128, 256, 512, 1024)),
+                     # paper: 22K to 45M parameters per network (the paper spans 24K to 44M)
+                     paper=dict(d=(8,), n=(1000,), width=(64, 128, 256, 512, 1024, 2048, 3840))))
+SAMPLE_SIZE = Ablation(
+    "sample_size", "n", cost=_cost(18, 481, 35), claims=_falls_with_n,
+    facts=functools.partial(_one_factor_facts, "sample_size"),
+    description="Gaussian mixtures (ch. 6): memorisation of a fixed score network against the training-set size n",
+    configs=_configs("sample_size", ci=dict(d=(8,), n=(50, 200, 800), width=(256,)),
+                     cpu=dict(d=(8,), n=(50, 200, 800, 3200), width=(512,)),
+                     paper=dict(d=(8,), n=(1000, 3200, 10_000, 32_000, 100_000), width=(2048,))))
+DIMENSION = Ablation(
+    "dimension", "d", cost=_cost(21, 613, 30), claims=_falls_with_d,
+    facts=functools.partial(_one_factor_facts, "dimension"),
+    description="Gaussian mixtures (ch. 6): memorisation of a fixed score network against the dimension d",
+    configs=_configs("dimension", ci=dict(d=(2, 8, 32), n=(100,), width=(256,)),
+                     cpu=dict(d=(2, 8, 16, 32, 64), n=(200,), width=(512,)),
+                     paper=dict(d=(8, 16, 32, 64), n=(1000,), width=(2048,))))
+WEIGHT_DECAY = Ablation(
+    "weight_decay", "weight_decay", by=("n", "width"), cost=_cost(24, 727, 70), claims=_weight_decay_claims,
+    facts=_weight_decay_facts,
+    description="Gaussian mixtures (ch. 6): memorisation and log-likelihood over a width x weight-decay grid at two n",
+    configs=_configs("weight_decay", ci=dict(d=(8,), n=(100, 800), width=(256,), weight_decay=(0.0, 3.0)),
+                     cpu=dict(d=(8,), n=(320, 1000), width=(64, 512), weight_decay=(0.0, 0.03, 0.3, 3.0),
+                              seeds=(0, 1)),
+                     paper=dict(d=(8,), n=(3200, 10_000), width=(256, 1024, 2048),
+                                weight_decay=(0.0, 0.01, 0.1, 1.0))))
+PHASE_2D = Ablation(
+    "phase_2d", "width", cost=_cost(10, 83, 2), claims=_rises_with_size, facts=_phase_facts,
+    description="Gaussian mixtures (ch. 6): the 2-D picture, samples of growing networks over their training points",
+    # one picture per width: one seed
+    configs=_configs("phase_2d", ci=dict(d=(2,), K=4, n=(16,), width=(8, 64, 256), seeds=(0,)),
+                     cpu=dict(d=(2,), K=4, n=(32,), width=(8, 32, 128, 512), seeds=(0,)),
+                     paper=dict(d=(2,), K=4, n=(32,), width=(8, 32, 128, 512, 2048), seeds=(0,))))
+
+ABLATIONS = (SCALE, SAMPLE_SIZE, DIMENSION, WEIGHT_DECAY, PHASE_2D)

@@ -1,20 +1,18 @@
-"""Figures of chapter: Chapter 6 (Gaussian-mixture memorisation): ablation trends, weight-decay grid, 2-D phases
+"""Figures of chapter 6: ablation trends, the width x weight-decay grid and the 2-D pictures.
 
-Matplotlib only (moved from memsep_lib.plotting)."""
+Matplotlib only: every function takes results (``summary`` entries or ``rows`` of an ablation) and draws them.
+"""
 
 from __future__ import annotations
 
-import math
-
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
-# ===========================================================================================
-# Chapter 6 (Gaussian-mixture memorisation): ablation trends, weight-decay grid, 2-D phases
-# ===========================================================================================
+__all__ = ["plot_memorization_ablation", "plot_weight_decay_grid", "plot_phase_2d", "plot_phase_threshold"]
 
-def _mean_std(entries: list, key: str, scale: float = 1.0):
+
+def _columns(entries: list, key: str, scale: float = 1.0):
+    """The stored ``mean`` and ``std`` of metric ``key`` of each entry, as two arrays times ``scale``."""
     return (np.array([scale * e[key]["mean"] for e in entries]), np.array([scale * e[key]["std"] for e in entries]))
 
 
@@ -26,8 +24,8 @@ def plot_memorization_ablation(summary: list, factor: str, *, xlabel: str, title
     x = np.array([e[factor] for e in summary], dtype=float)
     for ax, key, ylabel, scale in ((axes[0], "memorization", "memorised samples (%)", 100.0),
                                    (axes[1], "log_likelihood", "mean log p(sample) under P", 1.0)):
-        mean, std = _mean_std(summary, key, scale)
-        ref, _ = _mean_std(summary, f"{key}_true_samples", scale)
+        mean, std = _columns(summary, key, scale)
+        ref, _ = _columns(summary, f"{key}_true_samples", scale)
         ax.errorbar(x, mean, yerr=std, fmt="o-", capsize=3, label="trained networks")
         ax.plot(x, ref, "k--", lw=1, label="fresh samples of P")
         ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel)
@@ -50,7 +48,7 @@ def plot_weight_decay_grid(summary: list, *, axes=None):
             rows = sorted((e for e in summary if e["n"] == n and e["width"] == width), key=lambda e: e["weight_decay"])
             wd = [e["weight_decay"] for e in rows]
             for row, (key, scale) in enumerate((("memorization", 100.0), ("log_likelihood", 1.0))):
-                mean, std = _mean_std(rows, key, scale)
+                mean, std = _columns(rows, key, scale)
                 axes[row, col].errorbar(range(len(wd)), mean, yerr=std, fmt="o-", capsize=3,
                                         label=f"width {width} ({rows[0]['num_parameters']:,} params)")
         reference = [e for e in summary if e["n"] == n]
@@ -87,20 +85,18 @@ def plot_phase_2d(rows: list, *, axes=None):
     return axes
 
 
-def plot_phase_threshold(row: dict, threshold: float = 1 / 3, *, ax=None):
-    """One network of the ``phase_2d`` ablation: its samples coloured by the memorisation test
-    ``|y - x_(1)| < threshold |y - x_(2)|`` (orange: memorised), with the floor ``threshold^d`` in the title."""
-    from memsep_lib.metrics import nn_distance_ratio
-
+def plot_phase_threshold(row: dict, memorised, threshold: float = 1 / 3, *, ax=None):
+    """One network of the ``phase_2d`` ablation: its samples coloured by ``memorised`` (a boolean per
+    sample: the test ``|y - x_(1)| < threshold |y - x_(2)|``; orange), with the floor ``threshold^d`` in the title."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 4.2))
-    y, train = torch.tensor(row["samples"]), torch.tensor(row["train"])
-    memorised = (nn_distance_ratio(y, train) < threshold).numpy()
+    y, train, memorised = np.asarray(row["samples"]), np.asarray(row["train"]), np.asarray(memorised, dtype=bool)
+    if memorised.shape != (len(y),):
+        raise ValueError(f"memorised must hold one bool per sample ({len(y)}), got shape {memorised.shape}")
     ax.scatter(y[~memorised, 0], y[~memorised, 1], s=4, alpha=0.4, color="tab:blue", label="not memorised")
     ax.scatter(y[memorised, 0], y[memorised, 1], s=4, alpha=0.6, color="tab:orange", label="memorised")
-    _draw_training_points(ax, train.numpy())
+    _draw_training_points(ax, train)
     ax.set_title(f"width {row['width']}, threshold {threshold:.2f}: memorised {100 * memorised.mean():.0f}%\n"
                  f"(floor for fresh samples ~ threshold^d = {100 * threshold ** train.shape[1]:.0f}%)", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
     return ax
-
