@@ -230,58 +230,6 @@ def list_results(results_dir: Path | str | None = None) -> list[dict]:
     return sorted(rows, key=lambda r: (r["experiment"], order.get(r["profile"], len(order)), r["file"]))
 
 
-class FolderInUseError(RuntimeError):
-    """A run folder is locked by another run."""
-
-
-@contextlib.contextmanager
-def run_folder_lock(folder: Path | str):
-    """Hold an exclusive lock on a run folder (``folder/.lock``) for the duration of the block.
-
-    A second run on the same folder gets a :class:`FolderInUseError` at once instead of corrupting the first
-    run's checkpoints; the lock is the operating system's (``flock``), so a killed run releases it.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            raise FolderInUseError(f"run folder {folder} is in use by another run ({handle.read().strip() or 'pid ?'}); "
-                               f"wait for it to finish or use another --results-dir") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
-            yield folder
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def list_results(results_dir: Path | str | None = None) -> list[dict]:
-    """Provenance of every results file ``<experiment>-<profile>.json`` in ``results_dir``.
-
-    One dict per file, sorted by experiment then profile (ci < cpu < paper), with the fields of
-    ``PROVENANCE_FIELDS`` plus ``file`` (the file name); a file that is not a results record
-    (unreadable JSON, or a field missing) is a ``ValueError`` naming it.
-    """
-    folder = Path(results_dir or RESULTS_DIR)
-    rows = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"results file {path} is not readable JSON: {err}") from err
-        missing = [f for f in PROVENANCE_FIELDS if not isinstance(record, dict) or f not in record]
-        if missing:
-            raise ValueError(f"results file {path} lacks provenance field(s) {missing}")
-        rows.append({**{f: record[f] for f in PROVENANCE_FIELDS}, "file": path.name})
-    order = {p: i for i, p in enumerate(PROFILES)}
-    return sorted(rows, key=lambda r: (r["experiment"], order.get(r["profile"], len(order)), r["file"]))
-
-
 class StageCache:
     """Results of the finished stages of a long run, in ``folder/stages.json``, so a rerun skips them.
 

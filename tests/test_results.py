@@ -53,7 +53,7 @@ def test_list_results_rejects_non_results_files(tmp_path):
     with pytest.raises(ValueError, match="junk.json"):
         list_results(tmp_path)
     (tmp_path / "junk.json").write_text('{"experiment": "x"}')
-    with pytest.raises(ValueError, match="provenance"):
+    with pytest.raises(ValueError, match="lacks field"):
         list_results(tmp_path)
 
 
