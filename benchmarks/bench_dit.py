@@ -17,10 +17,11 @@ import copy
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from memsep_lib.dit import FlatScore
-from memsep_lib.dit_pruning import _new_model, config_for
-from memsep_lib.nets import train_score_net
+from memsep_lib.config import make_generator
+from memsep_lib.dit import DiT, FlatScore
+from memsep_lib.experiments.dit_pruning import CONFIGS
 from memsep_lib.pruning import random_heads_to_prune
+from memsep_lib.training import train_score_net
 from timing import best_time
 
 
@@ -31,12 +32,12 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     device = torch.device(args.device)
-    cfg = config_for(args.profile)
+    cfg = CONFIGS[args.profile]
     torch.manual_seed(0)
-    model = _new_model(cfg).to(device)
+    model = DiT.from_config(cfg.dit, input_size=cfg.resolution).to(device)
     net = FlatScore(model)
     data = torch.randn(max(cfg.batch_size, 256), net.dim, device=device)
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = make_generator(0, device)
 
     with FlopCounterMode(display=False) as counter:
         train_score_net(net, data, steps=1, batch_size=cfg.batch_size, generator=gen, progress=False)
@@ -48,7 +49,7 @@ def main():
     t_mm = best_time(lambda: a @ b, device)
     ratio = (flops_per_step / t_train) / (2 * m ** 3 / t_mm)
 
-    remove = random_heads_to_prune(model.heads_per_layer(), cfg.prune_ratio, generator=torch.Generator().manual_seed(0))
+    remove = random_heads_to_prune(model.heads_per_layer(), cfg.prune_ratio, generator=make_generator(0))
     gated, pruned = copy.deepcopy(model).eval(), copy.deepcopy(model).eval()
     for layer, heads in remove.items():
         gated.head_gates()[layer][heads] = 0.0

@@ -16,9 +16,10 @@ python3 benchmarks/bench_dit.py --profile cpu --device cuda --steps 50
 echo "== paper-profile DiT: training steps, importance, pruning, sampling"
 python3 - <<'PY'
 import time, torch
-from memsep_lib.dit import FlatScore
-from memsep_lib.dit_pruning import _new_model, config_for
-from memsep_lib.nets import train_score_net
+from memsep_lib.config import make_generator
+from memsep_lib.dit import DiT, FlatScore
+from memsep_lib.experiments.dit_pruning import CONFIGS
+from memsep_lib.training import train_score_net
 from memsep_lib.pruning import ablation_importance, heads_to_prune, importance_draws, taylor_importance, rank_agreement
 from memsep_lib.sampling import sample
 
@@ -26,14 +27,14 @@ def timed(label, fn):
     torch.cuda.synchronize(); t = time.perf_counter(); out = fn(); torch.cuda.synchronize()
     print(f"{label}: {time.perf_counter() - t:.2f} s"); return out
 
-cfg, dev = config_for("paper"), torch.device("cuda")
+cfg, dev = CONFIGS["paper"], torch.device("cuda")
 torch.manual_seed(0)
-model = _new_model(cfg).to(dev)
+model = DiT.from_config(cfg.dit, input_size=cfg.resolution).to(dev)
 images = torch.rand(512, 3, 32, 32, device=dev) * 2 - 1
-gen = torch.Generator(device=dev).manual_seed(0)
+gen = make_generator(0, dev)
 timed("200 training steps (batch 128)", lambda: train_score_net(FlatScore(model), images.flatten(1), steps=200,
       batch_size=cfg.batch_size, generator=gen, progress=False))
-draws = importance_draws(images.cpu(), 256, horizon=cfg.horizon, generator=torch.Generator().manual_seed(0))
+draws = importance_draws(images.cpu(), 256, horizon=cfg.horizon, generator=make_generator(0))
 draws = type(draws)(draws.x0.to(dev), draws.t.to(dev), draws.z.to(dev))
 abl = timed(f"ablation importance ({sum(model.heads_per_layer())} heads, 256 draws)", lambda: ablation_importance(model, draws))
 tay = timed("Taylor importance", lambda: taylor_importance(model, draws))
@@ -42,6 +43,6 @@ model.prune_heads(heads_to_prune(abl, cfg.prune_ratio))
 print("heads after pruning:", sum(model.heads_per_layer()))
 score = FlatScore(model.eval())
 x = timed("sampling 512 images x 100 steps", lambda: sample(score, 512, score.dim, steps=100, batch_size=512,
-          generator=torch.Generator(device=dev).manual_seed(1), device=dev))
+          generator=make_generator(1, dev), device=dev))
 print("samples finite:", bool(torch.isfinite(x).all()))
 PY

@@ -1,19 +1,22 @@
 """Run configuration: compute device, run profile and seeding.
 
 - device: CUDA when available; the environment variable ``MEMSEP_DEVICE`` overrides
-  (``cpu``, ``cuda``, ``cuda:1``, ...).
+  (``cpu``, ``cuda``, ``cuda:1``, ``mps``, ...); a device this machine lacks is an error.
 - profile: ``MEMSEP_PROFILE`` in ``{"ci", "cpu", "paper"}`` (default ``ci``) selects the scale of
   every experiment; :func:`by_profile` picks a value for the active profile.
 """
 
 from __future__ import annotations
 
+import numbers
 import os
 import random
 from typing import TypeVar
 
 import numpy as np
 import torch
+
+from .validation import check_device
 
 PROFILES = ("ci", "cpu", "paper")
 T = TypeVar("T")
@@ -23,19 +26,13 @@ def get_device() -> torch.device:
     """The device experiments run on: ``$MEMSEP_DEVICE`` if set, else CUDA if available, else CPU."""
     requested = os.environ.get("MEMSEP_DEVICE", "").strip()
     if requested:
-        try:
-            device = torch.device(requested)
-        except RuntimeError as err:
-            raise ValueError(f"MEMSEP_DEVICE={requested!r} is not a valid torch device") from err
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"MEMSEP_DEVICE={requested!r} but CUDA is not available on this machine")
-        return device
+        return check_device(requested, "MEMSEP_DEVICE")
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def describe_device(device: torch.device | None = None) -> str:
     """A short human label for a device, e.g. ``'cpu (2 threads)'`` or ``'cuda (NVIDIA H100)'``."""
-    device = get_device() if device is None else torch.device(device)
+    device = get_device() if device is None else check_device(device, "device")
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({torch.get_num_threads()} threads)"
@@ -52,30 +49,41 @@ def get_profile() -> str:
 def by_profile(*, ci: T, cpu: T, paper: T, profile: str | None = None) -> T:
     """Return the value given for the active (or the given) profile."""
     profile = get_profile() if profile is None else profile
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     return {"ci": ci, "cpu": cpu, "paper": paper}[profile]
 
 
+def _check_seed(seed) -> int:
+    """An integer seed (Python or NumPy, not a bool) in torch's range ``[-2^63, 2^64)``."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    seed = int(seed)
+    if not -2**63 <= seed < 2**64:
+        raise ValueError(f"seed must lie in [-2**63, 2**64), got {seed}")
+    return seed
+
+
 def make_generator(seed: int, device: torch.device | str | None = None) -> torch.Generator:
     """A fresh ``torch.Generator`` on ``device`` (default CPU) seeded with ``seed`` (global RNGs untouched)."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    return torch.Generator(device=torch.device("cpu") if device is None else torch.device(device)).manual_seed(seed)
+    seed = _check_seed(seed)
+    device = torch.device("cpu") if device is None else check_device(device, "device")
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def seed_everything(seed: int, device: torch.device | str | None = None) -> torch.Generator:
     """Seed Python, NumPy and torch; return a fresh ``torch.Generator`` on ``device`` seeded with ``seed``."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    seed = _check_seed(seed)
+    device = get_device() if device is None else check_device(device, "device")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    device = get_device() if device is None else torch.device(device)
     return torch.Generator(device=device).manual_seed(seed)
 
 
 def run_label(device: torch.device | None = None, profile: str | None = None) -> str:
     """The label every reported number carries, e.g. ``'profile ci, cpu (2 threads)'``."""
     profile = get_profile() if profile is None else profile
+    if not isinstance(profile, str) or profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     return f"profile {profile}, {describe_device(device)}"

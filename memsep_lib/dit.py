@@ -28,13 +28,12 @@ from .process import sigma
 
 __all__ = ["DiT", "FlatScore", "DIT_CONFIGS", "sincos_pos_embed_2d"]
 
-# Model sizes (hidden size, depth, heads, patch size). "S" is the paper-scale DiT-S; the smaller
-# ones are for the CPU profiles.
+# Model sizes by name (hidden size, depth, heads; "/p": patch size), as DiT's ``DiT_models``: "DiT-S/2" is
+# the paper-scale DiT-S, the two small ones are the `ci` and `cpu` profiles' of the pruning experiment.
 DIT_CONFIGS = {
     "DiT-S/2": dict(hidden_size=384, depth=12, num_heads=6, patch_size=2),
-    "DiT-S/4": dict(hidden_size=384, depth=12, num_heads=6, patch_size=4),
-    "DiT-XS/4": dict(hidden_size=192, depth=6, num_heads=6, patch_size=4),
-    "DiT-T/4": dict(hidden_size=96, depth=4, num_heads=4, patch_size=4),
+    "DiT-cpu/2": dict(hidden_size=128, depth=5, num_heads=4, patch_size=2),
+    "DiT-ci/4": dict(hidden_size=64, depth=5, num_heads=4, patch_size=4),
 }
 
 
@@ -165,6 +164,7 @@ class DiT(nn.Module):
 
     @classmethod
     def from_config(cls, name: str, **overrides) -> "DiT":
+        """The DiT of size ``DIT_CONFIGS[name]``, with keyword ``overrides`` (e.g. ``input_size``)."""
         if name not in DIT_CONFIGS:
             raise ValueError(f"unknown DiT config {name!r}; choose from {sorted(DIT_CONFIGS)}")
         return cls(**{**DIT_CONFIGS[name], **overrides})

@@ -6,7 +6,22 @@ import math
 
 import numpy as np
 
+from .validation import check_bool
+
 __all__ = ["power_law_fit"]
+
+
+def _as_floats(values, name: str) -> np.ndarray:
+    """A sequence (or array or tensor) of real numbers as a flat float64 array; bools and strings rejected."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}")
+    try:
+        arr = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a sequence of numbers ({err})") from err
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64).ravel()
 
 
 def power_law_fit(x, y, *, drop_invalid: bool = False) -> dict:
@@ -15,8 +30,8 @@ def power_law_fit(x, y, *, drop_invalid: bool = False) -> dict:
     ``stderr`` is the usual regression standard error (``inf`` with two points). Non-finite or
     non-positive pairs are an error, or are skipped with ``drop_invalid`` (e.g. censored values).
     """
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
+    x, y = _as_floats(x, "x"), _as_floats(y, "y")
+    check_bool(drop_invalid, "drop_invalid")
     if x.size != y.size:
         raise ValueError(f"x and y must have the same number of entries, got {x.size} and {y.size}")
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)

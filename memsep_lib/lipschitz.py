@@ -43,13 +43,14 @@ def autograd_jacobian(score_fn: ScoreFn, x: torch.Tensor, t, *, create_graph: bo
     """Jacobian ``J[b, k, j] = d s_k(x_b, t) / d x_{b, j}`` of a row-wise score by autograd, shape ``(B, d, d)``.
 
     Uses one backward pass per output coordinate on ``sum_b s_k(x_b)``, which is exact because a
-    score function acts on each row of ``x`` separately.
+    score function acts on each row of ``x`` separately. With ``create_graph`` the Jacobian stays a
+    differentiable function of ``x`` (when ``x`` requires grad), e.g. to ascend ``|J|_2`` in ``x``.
     """
     if not callable(score_fn):
         raise TypeError(f"score_fn must be callable as score_fn(x, t), got {type(score_fn).__name__}")
     check_points(x, "x")
     with torch.enable_grad():
-        xr = x.detach().requires_grad_(True)
+        xr = x if create_graph and x.requires_grad else x.detach().requires_grad_(True)
         out = score_fn(xr, t)
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
             raise ValueError(f"score_fn must return a tensor of shape {tuple(x.shape)}")

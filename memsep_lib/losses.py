@@ -23,9 +23,14 @@ import torch
 
 from .process import add_noise, sigma
 from .scores import empirical_score
-from .validation import check_points, check_positive_int, check_time
+from .validation import (_all_finite, check_generator, check_points, check_positive_int, check_score_output,
+                         check_time)
 
 ScoreFn = Callable[[torch.Tensor, float], torch.Tensor]
+
+# The draws ``x_t = a_t x_i + s_t z`` must resolve the noise: with ``s_t`` below this many ulps of the
+# data's largest entry, ``x_t`` rounds to (nearly) ``a_t x_i`` and every estimate is rounding noise.
+_RESOLUTION_ULPS = 1000.0
 
 __all__ = ["MonteCarloEstimate", "dsm_loss", "loss_gap", "fisher_divergence"]
 
@@ -42,14 +47,15 @@ class MonteCarloEstimate:
         return f"{self.value:.4g} ± {self.stderr:.2g}"
 
 
-def _call_score(score_fn: ScoreFn, x: torch.Tensor, t) -> torch.Tensor:
+def _check_callable(score_fn) -> None:
     if not callable(score_fn):
         raise TypeError(f"score_fn must be callable as score_fn(x, t), got {type(score_fn).__name__}")
-    out = score_fn(x, t)
-    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"score_fn must return a tensor of shape {tuple(x.shape)}, got {shape}")
-    return out
+
+
+def _call_score(score_fn: ScoreFn, x: torch.Tensor, t, *, finite: bool = True) -> torch.Tensor:
+    """``score_fn(x, t)``, checked: exactly ``x``'s shape, dtype and device, and finite if asked."""
+    _check_callable(score_fn)
+    return check_score_output(score_fn(x, t), x, t=t, finite=finite)
 
 
 def dsm_loss(score_fn: ScoreFn, x0: torch.Tensor, t, *, noise: torch.Tensor | None = None,
@@ -59,22 +65,54 @@ def dsm_loss(score_fn: ScoreFn, x0: torch.Tensor, t, *, noise: torch.Tensor | No
     One noise draw ``z`` per row (pass ``noise`` to pair draws between two scores). Its mean over
     draws is ``l_t(x0, score_fn)``. ``t`` is a scalar or a tensor of shape ``(B,)`` (one time per
     row, as in training); a per-row ``t`` is passed to ``score_fn`` as that tensor.
+
+    ``score_fn``'s output must have ``x0``'s shape, dtype and device. Its finiteness is not checked
+    here (this is the training hot path, and a check would synchronise the device every step): a
+    non-finite score gives a non-finite loss, which the training loop reports.
     """
+    _check_callable(score_fn)
     if isinstance(t, torch.Tensor) and t.numel() > 1:
         x_t, z = add_noise(x0, t, noise=noise, generator=generator)     # checks t's shape and values
         s_t = sigma(t.to(device=x0.device, dtype=x0.dtype))[:, None]
     else:
-        t = check_time(t)
+        t = check_time(t, dtype=x0.dtype if isinstance(x0, torch.Tensor) and x0.is_floating_point() else None)
         x_t, z = add_noise(x0, t, noise=noise, generator=generator)
         s_t = sigma(t)
-    residual = -z / s_t - _call_score(score_fn, x_t, t)
+    residual = -z / s_t - _call_score(score_fn, x_t, t, finite=False)
     return (residual * residual).sum(1)
+
+
+def _check_estimate_inputs(data, score_fn, t, num_samples, generator, batch_size) -> float:
+    """The shared checks of :func:`loss_gap` and :func:`fisher_divergence`; returns ``t`` as a float."""
+    check_points(data, "data")
+    _check_callable(score_fn)
+    if data.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"data must be float32 or float64 (the empirical score's dtypes), got {data.dtype}")
+    t = check_time(t, dtype=data.dtype)
+    check_positive_int(num_samples, "num_samples")
+    check_positive_int(batch_size, "batch_size")
+    check_generator(generator, data.device)
+    scale = data.abs().max().item()
+    s_min = _RESOLUTION_ULPS * torch.finfo(data.dtype).eps * scale
+    if sigma(t) < s_min:
+        t_ok = -math.log1p(-s_min * s_min)
+        raise ValueError(f"t={t:g} is too small for the precision of data ({data.dtype}): the noise s_t z "
+                         f"(s_t = {sigma(t):.3g}) is lost in rounding against data entries up to {scale:.3g}; "
+                         f"use a larger t (t >= {t_ok:.2g})"
+                         + (" or float64 data" if data.dtype != torch.float64 else ""))
+    return t
+
+
+def _check_finite_terms(values: torch.Tensor, what: str, t: float, dtype: torch.dtype) -> None:
+    """A Monte-Carlo term that is not finite is an error naming ``t`` (the terms grow like ``1 / s_t^2``)."""
+    if not _all_finite(values):
+        raise ValueError(f"{what} at t={t:g} is not finite in {dtype} (1 / s_t^2 = {1.0 / sigma(t) ** 2:.3g}); "
+                         "use a larger t"
+                         + (" or float64 data" if dtype != torch.float64 else ""))
 
 
 def _draws(data: torch.Tensor, t: float, num_samples: int, generator, batch_size: int):
     """Yield batches ``(x_i, z, x_t)``, ``i`` stratified over the data, ``x_t = a_t x_i + s_t z``."""
-    check_points(data, "data")
-    check_positive_int(num_samples, "num_samples")
     n = data.shape[0]
     order = torch.randperm(n, generator=generator, device=generator.device if generator else data.device)
     idx = order.repeat(math.ceil(num_samples / n))[:num_samples].to(data.device)
@@ -86,8 +124,12 @@ def _draws(data: torch.Tensor, t: float, num_samples: int, generator, batch_size
 
 def _estimate(values: list[torch.Tensor]) -> MonteCarloEstimate:
     v = torch.cat(values).double()
+    mean = v.mean().item()
     std = v.std().item() if v.numel() > 1 else math.inf
-    return MonteCarloEstimate(v.mean().item(), std / math.sqrt(v.numel()), v.numel())
+    if not math.isfinite(mean) or (v.numel() > 1 and not math.isfinite(std)):
+        raise ValueError(f"the Monte-Carlo mean overflows float64 (terms up to {v.abs().max().item():.3g}); "
+                         "use a larger t")
+    return MonteCarloEstimate(mean, std / math.sqrt(v.numel()), v.numel())
 
 
 def loss_gap(data: torch.Tensor, score_fn: ScoreFn, t, *, num_samples: int,
@@ -97,22 +139,28 @@ def loss_gap(data: torch.Tensor, score_fn: ScoreFn, t, *, num_samples: int,
     Both DSM terms use the same draws; per draw, with ``g = -z/s_t`` the conditional score,
     ``|g - s|^2 - |g - s^|^2 = (s^ - s).(2g - s - s^)`` (the factored form avoids cancellation).
     """
-    t = check_time(t)
+    t = _check_estimate_inputs(data, score_fn, t, num_samples, generator, batch_size)
     values = []
     for _, z, x_t in _draws(data, t, num_samples, generator, batch_size):
         g = (-z / sigma(t)).double()
-        s_emp = empirical_score(x_t, t, data).double()
+        s_emp = empirical_score(x_t, t, data)
+        _check_finite_terms(s_emp, "the empirical score", t, data.dtype)
         s_fn = _call_score(score_fn, x_t, t).double()
+        s_emp = s_emp.double()
         values.append(((s_emp - s_fn) * (2 * g - s_fn - s_emp)).sum(1))
+        _check_finite_terms(values[-1], "loss_gap", t, torch.float64)
     return _estimate(values)
 
 
 def fisher_divergence(data: torch.Tensor, score_fn: ScoreFn, t, *, num_samples: int,
                       generator: torch.Generator | None = None, batch_size: int = 4096) -> MonteCarloEstimate:
     """Monte-Carlo estimate of ``E_{X ~ P^_t} | grad log p^_t(X) - score_fn(X, t) |^2``."""
-    t = check_time(t)
+    t = _check_estimate_inputs(data, score_fn, t, num_samples, generator, batch_size)
     values = []
     for _, _, x_t in _draws(data, t, num_samples, generator, batch_size):
-        diff = empirical_score(x_t, t, data).double() - _call_score(score_fn, x_t, t).double()
+        s_emp = empirical_score(x_t, t, data)
+        _check_finite_terms(s_emp, "the empirical score", t, data.dtype)
+        diff = s_emp.double() - _call_score(score_fn, x_t, t).double()
         values.append((diff * diff).sum(1))
+        _check_finite_terms(values[-1], "fisher_divergence", t, torch.float64)
     return _estimate(values)

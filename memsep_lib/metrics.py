@@ -16,9 +16,11 @@ memorised sample (distance ~ 0) is not lost to cancellation in ``|y|^2 - 2 y.x +
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from .validation import check_compatible, check_points, check_positive_int
+from .validation import check_bool, check_compatible, check_points, check_positive_int, check_real
 
 __all__ = ["nearest_neighbors", "nn_distance_ratio", "memorization_fraction", "precision_recall",
            "frechet_distance"]
@@ -38,6 +40,7 @@ def nearest_neighbors(queries: torch.Tensor, reference: torch.Tensor, k: int = 2
     check_points(queries, "queries")
     check_compatible(queries, reference, "queries", "reference")
     check_positive_int(k, "k")
+    check_bool(exclude_self, "exclude_self")
     if exclude_self and queries.shape[0] != reference.shape[0]:
         raise ValueError("exclude_self needs queries and reference to be the same set")
     n = reference.shape[0]
@@ -72,14 +75,16 @@ def nn_distance_ratio(samples: torch.Tensor, train: torch.Tensor) -> torch.Tenso
     """``|y - x_(1)| / |y - x_(2)|`` for each sample ``y``, shape ``(B,)`` (float64)."""
     check_points(samples, "samples")
     check_points(train, "train")
+    check_compatible(samples, train, "samples", "train")
     if train.shape[0] < 2:
-        raise ValueError("train must contain at least two points")
+        raise ValueError(f"train must contain at least two points, got {train.shape[0]}")
     dist, _ = nearest_neighbors(samples, train, k=2)
     return dist[:, 0] / dist[:, 1].clamp_min(torch.finfo(torch.float64).tiny)
 
 
 def memorization_fraction(samples: torch.Tensor, train: torch.Tensor, threshold: float = 1 / 3) -> float:
     """Fraction of samples with ``nn_distance_ratio < threshold`` (default 1/3, the paper's criterion)."""
+    threshold = check_real(threshold, "threshold")
     if not (0 < threshold <= 1):
         raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
     return (nn_distance_ratio(samples, train) < threshold).double().mean().item()
@@ -106,6 +111,11 @@ def precision_recall(real_features: torch.Tensor, fake_features: torch.Tensor, k
     check_points(real_features, "real_features")
     check_points(fake_features, "fake_features")
     check_compatible(fake_features, real_features, "fake_features", "real_features")
+    check_positive_int(k, "k")
+    for name, feats in (("real_features", real_features), ("fake_features", fake_features)):
+        if feats.shape[0] < k + 1:
+            raise ValueError(f"{name} has {feats.shape[0]} rows; k={k} neighbours besides each point itself "
+                             f"need at least {k + 1}")
     real_radii = nearest_neighbors(real_features, real_features, k, exclude_self=True)[0][:, -1]
     fake_radii = nearest_neighbors(fake_features, fake_features, k, exclude_self=True)[0][:, -1]
     precision = _in_any_ball(fake_features, real_features, real_radii).double().mean().item()
@@ -126,9 +136,22 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     if min(features_a.shape[0], features_b.shape[0]) < 2:
         raise ValueError("features_a and features_b need at least two rows each to estimate covariances")
     a, b = features_a.double(), features_b.double()
+    # Scale both sets by one power of two (exact: the result is unchanged where nothing overflows) so
+    # that covariances of very large (or tiny) features neither overflow nor underflow; undo at the end.
+    peak = max(a.abs().max().item(), b.abs().max().item())
+    exponent = math.frexp(peak)[1] if peak > 0 else 0
+    for half in (-exponent // 2, -exponent - (-exponent // 2)):       # two factors: each within range
+        a, b = a * math.ldexp(1.0, half), b * math.ldexp(1.0, half)
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
     root_a = _sqrt_psd(cov_a)
     cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp_min(0).sqrt().sum()
     value = (mu_a - mu_b).pow(2).sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * cross
-    return max(value.item(), 0.0)
+    try:
+        value = math.ldexp(max(value.item(), 0.0), 2 * exponent)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        raise ValueError(f"frechet_distance of features_a and features_b overflows float64 (features up to "
+                         f"{peak:.3g} in size); rescale the features")
+    return value

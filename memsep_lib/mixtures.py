@@ -18,9 +18,12 @@ import math
 import torch
 
 from .process import alpha, sigma
-from .validation import check_points, check_positive_int, check_time
+from .validation import (_all_finite, check_bool, check_float_dtype, check_generator, check_points,
+                         check_positive_int, check_real, check_time)
 
 __all__ = ["GaussianMixture", "well_separated_mixture", "min_pairwise_distance"]
+
+_DTYPES = (torch.float32, torch.float64)          # what torch.linalg.cholesky supports
 
 
 class GaussianMixture:
@@ -34,13 +37,18 @@ class GaussianMixture:
 
     def __init__(self, means: torch.Tensor, covs: torch.Tensor, weights: torch.Tensor | None = None):
         check_points(means, "means")
+        check_float_dtype(means.dtype, "means dtype", _DTYPES)         # Cholesky needs float32/float64
         K, d = means.shape
         if not isinstance(covs, torch.Tensor):
             raise TypeError(f"covs must be a torch.Tensor of shape (K, d, d), got {type(covs).__name__}")
         if covs.shape != (K, d, d):
             raise ValueError(f"covs must have shape (K, d, d) = {(K, d, d)}, got {tuple(covs.shape)}")
-        if covs.dtype != means.dtype or covs.device != means.device:
-            raise TypeError("covs must have the dtype and device of means")
+        if covs.dtype != means.dtype:
+            raise TypeError(f"covs must have the dtype of means ({means.dtype}), got {covs.dtype}")
+        if covs.device != means.device:
+            raise ValueError(f"covs must be on the device of means ({means.device}), got {covs.device}")
+        if not _all_finite(covs):
+            raise ValueError("covs contains NaN or infinite values")
         if not torch.allclose(covs, covs.transpose(1, 2)):
             raise ValueError("covs must be symmetric")
         _, info = torch.linalg.cholesky_ex(covs)
@@ -49,9 +57,13 @@ class GaussianMixture:
         if weights is None:
             weights = torch.full((K,), 1.0 / K, dtype=means.dtype, device=means.device)
         else:
-            if not isinstance(weights, torch.Tensor) or weights.shape != (K,):
-                raise ValueError(f"weights must be a tensor of shape ({K},)")
-            if not torch.isfinite(weights).all() or (weights <= 0).any():
+            if not isinstance(weights, torch.Tensor):
+                raise TypeError(f"weights must be a torch.Tensor of shape ({K},), got {type(weights).__name__}")
+            if weights.shape != (K,):
+                raise ValueError(f"weights must have shape ({K},), got {tuple(weights.shape)}")
+            if weights.dtype == torch.bool or weights.is_complex():
+                raise TypeError(f"weights must have a real dtype, got {weights.dtype}")
+            if not _all_finite(weights) or (weights <= 0).any():
                 raise ValueError("weights must be finite and positive")
             weights = (weights / weights.sum()).to(means)
         self.means, self.covs, self.weights = means, covs, weights
@@ -65,6 +77,8 @@ class GaussianMixture:
         return self.means.shape[1]
 
     def to(self, device=None, dtype=None) -> "GaussianMixture":
+        if dtype is not None:
+            check_float_dtype(dtype, "dtype", _DTYPES)
         return GaussianMixture(self.means.to(device, dtype), self.covs.to(device, dtype),
                                self.weights.to(device, dtype))
 
@@ -72,6 +86,8 @@ class GaussianMixture:
                return_labels: bool = False):
         """Draw ``n`` points from ``P`` (and, if asked, the component label of each)."""
         check_positive_int(n, "n")
+        check_bool(return_labels, "return_labels")
+        check_generator(generator, self.means.device)
         labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype, device=self.means.device)
         chol = torch.linalg.cholesky(self.covs)
@@ -84,7 +100,7 @@ class GaussianMixture:
 
     def _noised(self, x: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per component of ``P_t``: log-density terms ``(B, K)``, ``g_k(x)`` ``(B, K, d)``, and ``C_k^{-1}`` ``(K, d, d)``."""
-        t = check_time(t)
+        t = check_time(t, dtype=self.means.dtype)
         return self._components(x, alpha(t), sigma(t) ** 2)
 
     def _components(self, x: torch.Tensor, a: float, s2: float):
@@ -154,10 +170,10 @@ def well_separated_mixture(K: int, d: int, *, separation: float = 2.0, std: floa
     """
     check_positive_int(K, "K")
     check_positive_int(d, "d")
-    if not (math.isfinite(separation) and separation > 0):
-        raise ValueError(f"separation must be finite and > 0, got {separation}")
-    if not (math.isfinite(std) and std > 0):
-        raise ValueError(f"std must be finite and > 0, got {std}")
+    separation = check_real(separation, "separation", positive=True)
+    std = check_real(std, "std", positive=True)
+    check_float_dtype(dtype, "dtype", _DTYPES)
+    check_generator(generator)
     means = torch.randn(K, d, generator=generator, dtype=torch.float64,
                         device=generator.device if generator is not None else device)
     if K > 1:

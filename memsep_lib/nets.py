@@ -12,12 +12,15 @@ Lipschitz constant in ``x`` obeys the layer-wise bound
 
 (product over the ``x``-path weight matrices; :meth:`ScoreMLP.lipschitz_bound`). Weight decay
 shrinks the ``|W_l|_2`` and with them the bound. :class:`ScoreMLPStack` holds ``G`` such networks of
-one shape with stacked weights, evaluated with batched matrix products.
+one shape with stacked weights, evaluated with batched matrix products. :class:`BatchedMLP` holds
+``G`` plain ReLU MLPs ``x -> y`` (no time input) of possibly different widths, stacked the same way
+(chapter 4 regresses a score at one fixed ``t`` with them); :func:`mlp_num_parameters` counts an MLP's weights.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -25,7 +28,7 @@ from torch import nn
 from .process import sigma
 from .validation import check_points, check_positive_int, check_time
 
-__all__ = ["sinusoidal_embedding", "ScoreMLP", "ScoreMLPStack"]
+__all__ = ["sinusoidal_embedding", "ScoreMLP", "ScoreMLPStack", "mlp_num_parameters", "BatchedMLP"]
 
 # Lipschitz constants of the supported activations (SiLU: max of its derivative, at x ~ 2.3994).
 _ACTIVATIONS = {"relu": (nn.ReLU, 1.0), "silu": (nn.SiLU, 1.0998393)}
@@ -232,3 +235,134 @@ class ScoreMLPStack(nn.Module):
     def extra_repr(self) -> str:
         return (f"num_models={self.num_models}, dim={self.dim}, width={self.width}, depth={self.depth}, "
                 f"time_embedding_dim={self.time_embedding_dim}")
+
+
+def mlp_num_parameters(width: float, depth: int, dim_in: int, dim_out: int | None = None) -> float:
+    """Weights and biases of a ReLU MLP ``dim_in -> width (x depth) -> dim_out``:
+    ``(dim_in + 1) W + (depth - 1)(W + 1) W + (W + 1) dim_out``.
+
+    ``width`` may be real (the polynomial at an interpolated width) or ``inf``; an int gives an int.
+    """
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"width must be a number > 0, got {width!r}")
+    if math.isinf(width):
+        return math.inf
+    check_positive_int(depth, "depth")
+    check_positive_int(dim_in, "dim_in")
+    dim_out = dim_in if dim_out is None else check_positive_int(dim_out, "dim_out")
+    return (dim_in + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * dim_out
+
+
+class BatchedMLP(nn.Module):
+    """``G`` independent ReLU MLPs ``dim_in -> widths[g] (x depth) -> dim_out``, evaluated together.
+
+    Layer ``l`` of model ``g`` has weight ``weights[l][g]`` (shape ``(fan_in, fan_out)``) and bias
+    ``biases[l][g]``, so every layer is one ``torch.baddbmm`` on inputs ``(G, B, .)``. Hidden layers are
+    padded to ``max(widths)`` and multiplied by a 0/1 mask: a padded unit outputs 0 and gets no gradient.
+    Initialisation: ``nn.Linear``'s default, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (the real fan-in),
+    drawn per model. With ``linear_skip`` each model adds a learned linear map ``x S_g`` (zero at
+    initialisation; a ReLU network represents it with ``2 dim_in`` more units, ``x = relu(x) - relu(-x)``).
+    """
+
+    def __init__(self, widths: Sequence[int], depth: int, dim_in: int, dim_out: int | None = None, *,
+                 linear_skip: bool = False, generator: torch.Generator | None = None, dtype=torch.float32,
+                 device=None):
+        super().__init__()
+        widths = [check_positive_int(int(w), "widths entries") for w in widths]
+        if not widths:
+            raise ValueError("widths must be a non-empty list")
+        self.depth = check_positive_int(depth, "depth")
+        self.dim_in = check_positive_int(dim_in, "dim_in")
+        self.dim_out = dim_in if dim_out is None else check_positive_int(dim_out, "dim_out")
+        self.widths, self.linear_skip = widths, bool(linear_skip)
+        G, Wm = len(widths), max(widths)
+        device = generator.device if generator is not None else device
+        mask = torch.arange(Wm, device=device)[None, :] < torch.tensor(widths, device=device)[:, None]
+        self.register_buffer("mask", mask.to(dtype)[:, None, :])                  # (G, 1, Wm)
+        fans = [(dim_in, Wm)] + [(Wm, Wm)] * (depth - 1) + [(Wm, self.dim_out)]
+        real_fan_in = [torch.full((G,), dim_in)] + [torch.tensor(widths)] * depth
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for l, (fi, fo) in enumerate(fans):
+            bound = (1.0 / real_fan_in[l].double().sqrt()).to(dtype=dtype, device=device)[:, None, None]
+            w = (2 * torch.rand(G, fi, fo, generator=generator, dtype=dtype, device=device) - 1) * bound
+            b = (2 * torch.rand(G, 1, fo, generator=generator, dtype=dtype, device=device) - 1) * bound
+            if l > 0:
+                w = w * self.mask.transpose(1, 2)                                  # zero rows: padded inputs
+            if l < depth:
+                w, b = w * self.mask, b * self.mask                                # zero columns: padded units
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(b))
+        self.skip = nn.Parameter(torch.zeros(G, dim_in, self.dim_out, dtype=dtype, device=device)) \
+            if self.linear_skip else None
+
+    @property
+    def num_models(self) -> int:
+        return len(self.widths)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(G, B, dim_out)`` of the ``G`` models on their inputs ``x`` of shape ``(G, B, dim_in)``."""
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[0] != self.num_models \
+                or x.shape[2] != self.dim_in:
+            raise ValueError(f"x must have shape ({self.num_models}, B, {self.dim_in}), got "
+                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        h = x
+        padded = min(self.widths) < max(self.widths)
+        for l in range(self.depth):
+            h = torch.relu(torch.baddbmm(self.biases[l], h, self.weights[l]))
+            if padded:
+                h = h * self.mask
+        out = torch.baddbmm(self.biases[-1], h, self.weights[-1])
+        return out if self.skip is None else out + torch.bmm(x, self.skip)
+
+    def num_parameters(self) -> list[int]:
+        """Parameters of each model (padding excluded; the skip adds ``dim_in * dim_out``)."""
+        extra = self.dim_in * self.dim_out if self.linear_skip else 0
+        return [mlp_num_parameters(w, self.depth, self.dim_in, self.dim_out) + extra for w in self.widths]
+
+    @torch.no_grad()
+    def relative_error(self, x: torch.Tensor, y: torch.Tensor, reference: torch.Tensor | None = None, *,
+                       chunk: int = 4096) -> torch.Tensor:
+        """``sqrt(sum_b |f_g(x_gb) - y_gb|^2 / sum_b |reference_gb|^2)`` per model ``g``, shape ``(G,)``
+        (``reference = y`` if None), in float64, over chunks of ``chunk`` rows."""
+        reference = y if reference is None else reference
+        num = torch.zeros(self.num_models, dtype=torch.float64, device=x.device)
+        den = torch.zeros_like(num)
+        for s in range(0, x.shape[1], chunk):
+            num += (self(x[:, s:s + chunk]).double() - y[:, s:s + chunk].double()).square().sum((1, 2))
+            den += reference[:, s:s + chunk].double().square().sum((1, 2))
+        return (num / den).sqrt()
+
+    @torch.no_grad()
+    def to_mlp(self, g: int) -> nn.Module:
+        """Model ``g`` as plain layers: ``nn.Sequential`` of ``nn.Linear`` / ``nn.ReLU`` (padding removed),
+        plus a bias-free ``nn.Linear`` skip when the model has one."""
+        if not 0 <= g < self.num_models:
+            raise ValueError(f"g must be in [0, {self.num_models}), got {g}")
+        dims = [self.dim_in] + [self.widths[g]] * self.depth + [self.dim_out]
+        layers = []
+        for l in range(self.depth + 1):
+            lin = nn.Linear(dims[l], dims[l + 1]).to(self.weights[l])
+            lin.weight.copy_(self.weights[l][g, :dims[l], :dims[l + 1]].T)
+            lin.bias.copy_(self.biases[l][g, 0, :dims[l + 1]])
+            layers += [lin, nn.ReLU()] if l < self.depth else [lin]
+        mlp = nn.Sequential(*layers)
+        if not self.linear_skip:
+            return mlp
+        skip = nn.Linear(self.dim_in, self.dim_out, bias=False).to(self.skip)
+        skip.weight.copy_(self.skip[g].T)
+        return _SkipMLP(mlp, skip)
+
+    def extra_repr(self) -> str:
+        return (f"widths={self.widths}, depth={self.depth}, dim_in={self.dim_in}, dim_out={self.dim_out}, "
+                f"linear_skip={self.linear_skip}")
+
+
+class _SkipMLP(nn.Module):
+    """``mlp(x) + skip(x)``: one model of a :class:`BatchedMLP` with a linear skip, as plain layers."""
+
+    def __init__(self, mlp: nn.Module, skip: nn.Module):
+        super().__init__()
+        self.mlp, self.skip = mlp, skip
+
+    def forward(self, x):
+        return self.mlp(x) + self.skip(x)

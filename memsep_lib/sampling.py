@@ -20,7 +20,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .process import alpha, sigma
-from .validation import check_positive_int, check_time
+from .validation import (check_bool, check_device, check_float_dtype, check_generator, check_positive_int,
+                         check_score_output, check_time)
 
 ScoreFn = Callable[[torch.Tensor, float], torch.Tensor]
 
@@ -51,15 +52,27 @@ def sample(score_fn: ScoreFn, num_samples: int, dim: int, *, method: str = "sde"
         T, t0, steps: start time, stopping time (early stopping) and number of steps.
         denoise: finish with Tweedie's posterior mean at ``t0`` instead of returning ``X_t0``.
         progress: show a tqdm bar over batches x steps.
+
+    Every output of ``score_fn`` is checked: exactly ``(B, dim)`` (a broadcastable ``(B, 1)`` is an
+    error), the samples' dtype and device, and finite.
     """
-    if method not in METHODS:
+    if not callable(score_fn):
+        raise TypeError(f"score_fn must be callable as score_fn(x, t), got {type(score_fn).__name__}")
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     check_positive_int(num_samples, "num_samples")
     check_positive_int(dim, "dim")
     check_positive_int(batch_size, "batch_size")
+    check_float_dtype(dtype)
+    check_bool(denoise, "denoise")
+    check_bool(progress, "progress")
     grid = time_grid(T, t0, steps)
+    check_time(t0, "t0", dtype=dtype)
     if device is None:
+        check_generator(generator)
         device = generator.device if generator is not None else torch.device("cpu")
+    device = check_device(device)
+    check_generator(generator, device)
     batches = range(0, num_samples, batch_size)
     bar = tqdm(total=len(batches) * steps, desc=f"sampling ({method})", disable=not progress)
     out = []
@@ -67,7 +80,7 @@ def sample(score_fn: ScoreFn, num_samples: int, dim: int, *, method: str = "sde"
         x = torch.randn(min(batch_size, num_samples - start), dim, generator=generator, device=device, dtype=dtype)
         for t_now, t_next in zip(grid[:-1], grid[1:]):
             h = t_now - t_next
-            score = score_fn(x, t_now)
+            score = check_score_output(score_fn(x, t_now), x, t=t_now)
             if method == "sde":
                 noise = torch.randn(x.shape, generator=generator, device=device, dtype=dtype)
                 x = x + h * (0.5 * x + score) + math.sqrt(h) * noise
@@ -75,7 +88,7 @@ def sample(score_fn: ScoreFn, num_samples: int, dim: int, *, method: str = "sde"
                 x = x + h * (0.5 * x + 0.5 * score)
             bar.update()
         if denoise:
-            x = (x + sigma(t0) ** 2 * score_fn(x, t0)) / alpha(t0)
+            x = (x + sigma(t0) ** 2 * check_score_output(score_fn(x, t0), x, t=t0)) / alpha(t0)
         out.append(x)
     bar.close()
     return torch.cat(out)

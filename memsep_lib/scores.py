@@ -16,12 +16,34 @@ Accuracy at small ``t`` in float32. The fast way to get all ``n`` logits is a ma
 ``-|x - a x_i|^2 = -|x|^2 + 2 a x.x_i - a^2 |x_i|^2``, but the three terms are of size ``|x|^2 ~ d``
 while their sum is of size ``s_t^2 d``: in float32 the logits then carry errors of order
 ``1e-7 d / s_t^2`` (about 0.3 at ``d = 3072``, ``t = 1e-3``), which is enough to get the weights of two
-nearly tied training points badly wrong. :func:`empirical_score` therefore streams over the data
-with the matrix-product logits and an online log-sum-exp (two matmuls per chunk, the speed
-floor), keeps the top ``num_candidates`` logits of each query, and at the end recomputes those few
-logits exactly in float64 from the differences ``x - a x_i``. The remaining points keep their
-matrix-product weights, which is accurate wherever they matter: their weights are non-negligible
-only when ``s_t`` is large, and then the cancellation error ``1e-7 d / s_t^2`` is small.
+nearly tied training points badly wrong; the naive float32 kernel (cdist -> softmax -> matmul) is
+wrong by up to 30% of the score scale at midpoints between CIFAR-10 images.
+
+How :func:`empirical_score` stays exact at the cost of about one matrix product. One pass over
+chunks of the data:
+
+1. ``G_i = a x.x_i - a^2 |x_i|^2 / 2`` (``= |x|^2/2 - |x - a x_i|^2/2``) for the whole chunk by one
+   matrix product in the working dtype (``torch.addmm`` folds the norms in), kept *unscaled* by
+   ``1/s_t^2`` so that nothing overflows at any ``t``; a running per-query maximum ``m``.
+2. The float32 error of ``G_i`` is bounded by ``eps (sqrt(d) + 16) (a |x||x_i| + a^2 |x_i|^2 / 2 + |m|)``
+   (measured errors are below 3 ``eps`` times that scale; ``sqrt(d)`` is the random-walk growth of
+   rounding in a length-``d`` sum). A point whose ``G_i`` lies more than ``40 + log n`` logits plus
+   twice that bound below ``m`` carries, exactly, less than ``e^-40 / n`` of the largest weight:
+   together such points weigh less than ``e^-40`` (float64 cannot see them).
+3. The few points within that margin (one or two per query at small ``t``: the logits of different
+   training points differ by ``|x_i - x_j|^2 / s_t^2``, far more than the error) are recomputed
+   exactly in float64 from the differences ``x - a x_i`` and accumulated with a float64 online
+   log-sum-exp of the *energies* ``|x - a x_i|^2 / 2`` (shifted by their running minimum before the
+   division by ``s_t^2``: ``exp`` never sees a huge argument, so the result is finite for every
+   ``t`` that ``check_time`` accepts). The second matrix product is not needed at all.
+4. A query with more than ``num_candidates`` points within the margin of a chunk (large ``t``, where
+   the weights are spread and the float32 error ``eps d / s_t^2`` is small) takes that chunk through
+   the dense path: ``exp`` of its logits and the second matrix product, in the working dtype, with
+   its own running maximum; the two parts are combined in float64 at the end.
+
+So the cost is one matrix product at small and moderate ``t`` and two at large ``t``, plus a few
+passes over the ``B x chunk`` logits; memory is one ``B x chunk`` buffer (and its mask) plus small
+float64 blocks. :func:`posterior_cov` and the Hessian work from explicit float64 differences.
 """
 
 from __future__ import annotations
@@ -44,9 +66,12 @@ __all__ = [
 
 # Memory budget (number of tensor elements) for one chunk of intermediate results.
 _CHUNK_ELEMENTS = 1 << 24
-# Queries refined together in float64 (bounds the (block, k, d) gather).
-_REFINE_BLOCK = 128
-_EPS32 = torch.finfo(torch.float32).eps
+# Float64 elements in one block of exactly recomputed (query, point) pairs.
+_PAIR_ELEMENTS = 1 << 22
+# Logits (in units of 1) below the row maximum beyond which a point is dropped: e^-_DROP_LOGITS / n each.
+_DROP_LOGITS = 40.0
+# Default most points per query and chunk recomputed exactly before the dense path takes over.
+_NUM_CANDIDATES = 64
 
 
 def _check_inputs(x, t, data):
@@ -55,7 +80,7 @@ def _check_inputs(x, t, data):
     check_compatible(x, data)
     if x.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"x and data must be float32 or float64, got {x.dtype}")
-    return check_time(t)
+    return check_time(t, dtype=x.dtype)
 
 
 def _chunk_rows(chunk_size, rows_per_item: int, n: int) -> int:
@@ -64,133 +89,266 @@ def _chunk_rows(chunk_size, rows_per_item: int, n: int) -> int:
     return check_positive_int(chunk_size, "chunk_size")
 
 
-def _displacement(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size: int | None,
-                  num_candidates: int) -> torch.Tensor:
-    """``sum_i w_i(x) (a_t x_i - x) = a_t E[X_0 | X_t = x] - x``, streamed over chunks of ``data``."""
-    a, s2 = alpha(t), sigma(t) ** 2
-    B, n = x.shape[0], data.shape[0]
-    k = min(num_candidates, n)
-    chunk = _chunk_rows(chunk_size, B, n)
+def _matmul_unit_roundoff(x: torch.Tensor) -> float:
+    """Unit roundoff of a matrix product of ``x``'s dtype as torch will run it (TF32 / bf16 if allowed)."""
+    eps = torch.finfo(x.dtype).eps / 2
+    if x.dtype == torch.float32:
+        precision = torch.get_float32_matmul_precision()
+        if precision == "medium":
+            eps = max(eps, 2.0 ** -9)                      # bfloat16 inputs may be used
+        elif precision == "high" or (x.device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32):
+            eps = max(eps, 2.0 ** -11)                     # TF32
+    return eps
 
-    # Pass 1 (working dtype): logits shifted by the per-query constant |x|^2 / (2 s^2),
-    # L_i = (2 a x.x_i - a^2 |x_i|^2) / (2 s^2), accumulated with an online log-sum-exp:
-    # running max m, Z = sum_i exp(L_i - m), S = sum_i exp(L_i - m) x_i.
-    m = torch.full((B,), -math.inf, dtype=x.dtype, device=x.device)
-    Z = torch.zeros(B, dtype=x.dtype, device=x.device)
-    S = torch.zeros_like(x)
-    top_val = torch.empty(B, 0, dtype=x.dtype, device=x.device)
-    top_idx = torch.empty(B, 0, dtype=torch.long, device=x.device)
-    xs = x * (a / s2)
+
+def _finite_in(value: torch.Tensor, dtype: torch.dtype, what: str, t: float) -> torch.Tensor:
+    """``value`` (float64) cast to ``dtype``; a clear error instead of inf when it does not fit."""
+    out = value.to(dtype)
+    if not bool(torch.isfinite(out).all()):
+        big = value.abs().max().item()
+        raise ValueError(f"{what} at t={t!r} is too large for {str(dtype).replace('torch.', '')} (entries up to "
+                         f"{big:.3g}, it grows like 1/s_t^2): use a larger t or float64")
+    return out
+
+
+def _count_at_least(g: torch.Tensor, threshold: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
+    """Per row of ``g``, how many entries are ``>= threshold`` (float counts, exact below 2^24).
+
+    Row blocks through a small float buffer: a bool mask summed over rows is far slower on CPU.
+    """
+    rows = small.shape[0]
+    counts = torch.empty(g.shape[0], dtype=g.dtype, device=g.device)
+    for r0 in range(0, g.shape[0], rows):
+        blk = g[r0:r0 + rows]
+        out = small[:blk.shape[0], :blk.shape[1]]
+        torch.sum(torch.ge(blk, threshold[r0:r0 + rows, None], out=out), 1, out=counts[r0:r0 + rows])
+    return counts
+
+
+def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size: int | None,
+                      num_candidates: int) -> torch.Tensor:
+    """``E[X_0 | X_t = x] = sum_i w_i(x) x_i`` in float64, shape ``(B, d)``, in one pass over chunks of ``data``.
+
+    See the module docstring for the method. The exact part keeps, per chunk, the (query, point,
+    energy) triples of the points near the top; the dense part (working dtype) keeps ``m_d`` (running
+    maximum logit of its points), ``Z_d = sum exp((G_i - m_d)/s^2)`` and ``S_d = sum exp(...) x_i``.
+    """
+    a, s2 = alpha(t), sigma(t) ** 2
+    (B, d), n = x.shape, data.shape[0]
+    dev, dt = x.device, x.dtype
+    f64 = torch.float64
+    chunk = min(_chunk_rows(chunk_size, B, n), n)
+    inv_s2 = 1.0 / s2
+    err_const = _matmul_unit_roundoff(x) * (math.sqrt(d) + 16.0)
+    drop = (_DROP_LOGITS + math.log(n)) * s2                      # in energy units (logits times s^2)
+    exp_floor = math.log(torch.finfo(dt).tiny) + 1.0               # exp below this is negligible (and slow)
+
+    x64 = x.to(f64)
+    x_norm = torch.linalg.vector_norm(x64, dim=1)
+    m = torch.full((B,), -math.inf, dtype=dt, device=dev)        # running max of G over all points
+    err = torch.zeros(B, dtype=f64, device=dev)                  # running bound on the error of G
+    m_d = z_d = s_d = None                                       # dense part, allocated when first needed
+    found = []                                                   # exact part: (query, point, energy)
+    g_buf = torch.empty(B * chunk, dtype=dt, device=dev)
+    mask_buf = torch.empty(B * chunk, dtype=torch.bool, device=dev)
+    small = torch.empty(min(B, 64), chunk, dtype=dt, device=dev)
+    pair_block = max(1, _PAIR_ELEMENTS // d)
+
     for start in range(0, n, chunk):
         c = data[start:start + chunk]
-        bias = torch.linalg.vector_norm(c, dim=1).square() * (-0.5 * a * a / s2)
-        logits = torch.addmm(bias, xs, c.T)
-        val, idx = logits.topk(min(k, c.shape[0]), dim=1)
-        top_val, order = torch.cat([top_val, val], 1).topk(min(k, top_val.shape[1] + val.shape[1]), dim=1)
-        top_idx = torch.cat([top_idx, idx + start], 1).gather(1, order)
-        m_new = torch.maximum(m, val[:, 0])
-        e = torch.exp(logits - m_new[:, None])
-        rescale = torch.exp(m - m_new)
-        Z = Z * rescale + e.sum(1)
-        S = torch.addmm(S * rescale[:, None], e, c)
-        m = m_new
+        cs = c.shape[0]
+        sq = torch.linalg.vector_norm(c, dim=1).square_()
+        g = g_buf[:B * cs].view(B, cs)
+        torch.addmm(sq, x, c.T, beta=-0.5 * a * a, alpha=a, out=g)     # G = a x.x_i - a^2 |x_i|^2 / 2
+        c_max = math.sqrt(sq.max().item())
+        row_max = g.amax(1)
+        m = torch.maximum(m, row_max)
+        err = torch.maximum(err, err_const * (a * c_max * x_norm + 0.5 * a * a * c_max ** 2 + m.to(f64).abs()))
+        threshold = (m.to(f64) - drop - 2.0 * err).to(dt)
+        mask = torch.ge(g, threshold[:, None], out=mask_buf[:B * cs].view(B, cs))
+        if int(torch.count_nonzero(mask)) <= B * num_candidates:
+            pairs = mask.nonzero()
+            dense = torch.bincount(pairs[:, 0], minlength=B) > num_candidates
+            n_dense = int(dense.sum())
+            if n_dense:
+                pairs = pairs[~dense[pairs[:, 0]]]
+        else:
+            dense = _count_at_least(g, threshold, small) > num_candidates
+            n_dense = int(dense.sum())
+            pairs = None if n_dense == B else mask.masked_fill_(dense[:, None], False).nonzero()
 
-    # Pass 2 (float64, k points per query): replace the candidates' approximate weights by exact
-    # ones. In float64 the expanded form of the logits is accurate (error ~1e-16 d / s^2).
-    out = []
-    for b0 in range(0, B, _REFINE_BLOCK):
-        sl = slice(b0, b0 + _REFINE_BLOCK)
-        x64, m64 = x[sl].double(), m[sl].double()[:, None]
-        cand = data[top_idx[sl]].double()                                    # (b, k, d)
-        dots = torch.bmm(cand, x64[:, :, None]).squeeze(2)
-        exact = (a * dots - 0.5 * a * a * torch.linalg.vector_norm(cand, dim=2).square()) / s2
-        e_exact = torch.exp(exact - m64)
-        e_approx = torch.exp(top_val[sl].double() - m64)
-        # The non-candidates keep their pass-1 weights: Z_rest = Z - sum(candidates), S_rest likewise.
-        # The subtraction leaves a float32 residue ~eps * Z even when no real mass is left, and Z can
-        # exceed the exact total by exp(pass-1 logit error); so the rest is dropped when an upper bound
-        # on its true mass, (n - k) exp(smallest candidate logit - m), is negligible at float32 precision.
-        Z_rest = (Z[sl].double() - e_approx.sum(1)).clamp_min(0.0)
-        S_rest = S[sl].double() - torch.bmm(e_approx[:, None, :], cand).squeeze(1)
-        rest_bound = (n - k) * e_approx[:, -1]
-        keep = (rest_bound > 1e-3 * _EPS32 * e_exact.sum(1)).double()
-        Z_tot = e_exact.sum(1) + keep * Z_rest
-        S_tot = torch.bmm(e_exact[:, None, :], cand).squeeze(1) + keep[:, None] * S_rest
-        out.append((a * S_tot - Z_tot[:, None] * x64) / Z_tot[:, None])
-    return torch.cat(out).to(x.dtype)
+        if n_dense:                                              # dense path: exp and the second matmul
+            if m_d is None:
+                m_d = torch.full((B,), -math.inf, dtype=dt, device=dev)
+                z_d = torch.zeros(B, dtype=dt, device=dev)
+                s_d = torch.zeros(B, d, dtype=dt, device=dev)
+            rows = None if n_dense == B else dense.nonzero().squeeze(1)
+            gd = g if rows is None else g.index_select(0, rows)
+            md_old = m_d if rows is None else m_d[rows]
+            md_new = torch.maximum(md_old, row_max if rows is None else row_max[rows])
+            rescale = torch.exp((md_old - md_new).to(f64) * inv_s2).to(dt)
+            gd.sub_(md_new[:, None]).mul_(inv_s2).clamp_min_(exp_floor).exp_()   # <= 1; the top one is 1
+            if rows is None:
+                m_d = md_new
+                z_d = z_d.mul_(rescale).add_(gd.sum(1))
+                s_d = torch.addmm(s_d.mul_(rescale[:, None]), gd, c)
+            else:
+                m_d[rows] = md_new
+                z_d[rows] = z_d[rows] * rescale + gd.sum(1)
+                s_d[rows] = torch.addmm(s_d[rows] * rescale[:, None], gd, c)
+
+        if pairs is not None and pairs.shape[0]:                 # exact path: float64 energies of the pairs
+            for p0 in range(0, pairs.shape[0], pair_block):
+                q, i = pairs[p0:p0 + pair_block].unbind(1)
+                diff = torch.sub(x64.index_select(0, q), c.index_select(0, i).to(f64), alpha=a)
+                found.append((q, i + start, 0.5 * torch.einsum("pd,pd->p", diff, diff)))
+
+    # Exact part: weights exp(-(E - E_min)/s^2) (the smallest is exactly 1), negligible ones dropped.
+    e_min = torch.full((B,), math.inf, dtype=f64, device=dev)
+    z_e = torch.zeros(B, dtype=f64, device=dev)
+    s_e = torch.zeros(B, d, dtype=f64, device=dev)
+    if found:
+        q, i, energy = (torch.cat(parts) for parts in zip(*found))
+        e_min.scatter_reduce_(0, q, energy, reduce="amin")
+        w = torch.exp((e_min.index_select(0, q) - energy) * inv_s2)
+        keep = w > 0
+        if not bool(keep.all()):
+            q, i, w = q[keep], i[keep], w[keep]
+        z_e.index_add_(0, q, w)
+        s_e.index_add_(0, q, data.index_select(0, i).to(f64).mul_(w[:, None]))
+    if m_d is None:
+        return s_e.div_(z_e[:, None])
+
+    # Combine: each part's largest term is exactly 1; shift both to the overall smallest energy.
+    has_d = z_d > 0
+    e_d = torch.where(has_d, 0.5 * x_norm.square() - m_d.to(f64), math.inf)
+    e0 = torch.minimum(e_min, e_d)
+    f_e = torch.where(torch.isinf(e_min), 0.0, torch.exp((e0 - e_min) * inv_s2))
+    f_d = torch.where(has_d, torch.exp((e0 - e_d) * inv_s2), 0.0)
+    z = z_e * f_e + z_d.to(f64) * f_d
+    s = s_e * f_e[:, None] + s_d.to(f64) * f_d[:, None]
+    return s.div_(z[:, None])
+
+
+def _posterior_mean64_autograd(x: torch.Tensor, t: float, data: torch.Tensor) -> torch.Tensor:
+    """The posterior mean in float64 as a differentiable function of ``x`` and ``data`` (any order).
+
+    Values from the exact energies (explicit differences); gradients through the expanded form
+    ``|x|^2/2 - a x.x_i + a^2 |x_i|^2/2`` of the same energies (``value + (f - f.detach())`` keeps the
+    exact value and takes ``f``'s derivatives). Memory ``O(B n + (B + n) d)``: for small problems.
+    """
+    a, s2 = alpha(t), sigma(t) ** 2
+    x64, data64 = x.to(torch.float64), data.to(torch.float64)
+    with torch.no_grad():
+        logits, e_min = _exact_logits64(x, t, data)
+        exact = e_min[:, None] - logits * s2
+    expanded = torch.addmm((0.5 * a * a) * data64.square().sum(1), x64, data64.T, alpha=-a) \
+        + 0.5 * x64.square().sum(1, keepdim=True)
+    energy = exact + (expanded - expanded.detach())
+    w = torch.softmax((e_min[:, None] - energy) / s2, 1)
+    return w @ data64
+
+
+def _mean64(x, t, data, chunk_size, num_candidates):
+    if torch.is_grad_enabled() and (x.requires_grad or data.requires_grad):
+        return _posterior_mean64_autograd(x, t, data)
+    return _posterior_mean64(x, t, data, chunk_size, num_candidates)
 
 
 def empirical_score(x: torch.Tensor, t, data: torch.Tensor, *, chunk_size: int | None = None,
-                    num_candidates: int = 16) -> torch.Tensor:
+                    num_candidates: int = _NUM_CANDIDATES) -> torch.Tensor:
     """Score of the noised empirical law, ``grad log p^_t(x) = sum_i w_i(x) (a_t x_i - x) / s_t^2``.
 
     Args:
         x: queries, shape ``(B, d)``.
-        t: diffusion time, a finite float ``> 0``.
+        t: diffusion time, a finite real ``> 0`` (Python or NumPy scalar, or a one-element tensor), no
+            smaller than ``validation.smallest_time(x.dtype)``.
         data: training points ``x_1..x_n``, shape ``(n, d)``, same dtype and device as ``x``.
         chunk_size: rows of ``data`` processed at once (memory ``~ B * chunk_size``); automatic if None.
-        num_candidates: per query, how many of the largest logits are recomputed exactly in float64.
+        num_candidates: per query and chunk, the most points near the top recomputed exactly in float64;
+            a query with more such points takes that chunk through the dense (working-dtype) path.
 
     Returns:
-        Tensor of shape ``(B, d)``, dtype of ``x``.
+        Tensor of shape ``(B, d)``, dtype of ``x``; always finite (a ``ValueError`` if the true score
+        does not fit the dtype). When ``x`` or ``data`` requires grad (and grad mode is on) the result
+        is differentiable; it then comes from an explicit float64 path meant for small problems.
     """
     t = _check_inputs(x, t, data)
-    check_positive_int(num_candidates, "num_candidates")
-    return _displacement(x, t, data, chunk_size, num_candidates) / sigma(t) ** 2
+    num_candidates = check_positive_int(num_candidates, "num_candidates")
+    mean = _mean64(x, t, data, chunk_size, num_candidates)
+    return _finite_in((alpha(t) * mean - x.to(torch.float64)) / sigma(t) ** 2, x.dtype, "the empirical score", t)
 
 
 def posterior_mean(x: torch.Tensor, t, data: torch.Tensor, *, chunk_size: int | None = None) -> torch.Tensor:
     """``E[X_0 | X_t = x] = sum_i w_i(x) x_i`` under the empirical law, shape ``(B, d)``."""
     t = _check_inputs(x, t, data)
-    return (x + _displacement(x, t, data, chunk_size, 16)) / alpha(t)
+    return _mean64(x, t, data, chunk_size, _NUM_CANDIDATES).to(x.dtype)
 
 
-def _exact_logits(x: torch.Tensor, t: float, data: torch.Tensor) -> torch.Tensor:
-    """``-|x - a_t x_i|^2 / (2 s_t^2)`` from explicit differences, shape ``(B, n)``, chunked over data."""
-    a, s2 = alpha(t), sigma(t) ** 2
+def _exact_logits64(x: torch.Tensor, t: float, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(-(E_i - E_min) / s_t^2, E_min)`` in float64 with ``E_i = |x - a_t x_i|^2 / 2`` from explicit differences.
+
+    Shape ``(B, n)`` and ``(B,)``; chunked over data. Shifting by the smallest energy before dividing by
+    ``s_t^2`` keeps the largest logit of each row at exactly 0 for every ``t`` (no ``-inf - -inf``).
+    """
+    a = alpha(t)
+    x64 = x.to(torch.float64)
     chunk = _chunk_rows(None, x.shape[0] * x.shape[1], data.shape[0])
     parts = []
     for start in range(0, data.shape[0], chunk):
-        diff = x[:, None, :] - a * data[None, start:start + chunk]
-        parts.append(-(diff * diff).sum(-1) / (2 * s2))
-    return torch.cat(parts, 1)
+        diff = x64[:, None, :] - a * data[None, start:start + chunk].to(torch.float64)
+        parts.append(0.5 * (diff * diff).sum(-1))
+    energy = torch.cat(parts, 1)
+    e_min = energy.amin(1)
+    return (e_min[:, None] - energy) / sigma(t) ** 2, e_min
 
 
 def empirical_log_prob(x: torch.Tensor, t, data: torch.Tensor) -> torch.Tensor:
     """``log p^_t(x) = logsumexp_i(-|x - a_t x_i|^2 / (2 s_t^2)) - log n - (d/2) log(2 pi s_t^2)``, shape ``(B,)``."""
     t = _check_inputs(x, t, data)
     n, d = data.shape
-    return (torch.logsumexp(_exact_logits(x, t, data), 1) - math.log(n)
-            - 0.5 * d * math.log(2 * math.pi * sigma(t) ** 2))
+    s2 = sigma(t) ** 2
+    logits, e_min = _exact_logits64(x, t, data)
+    return (torch.logsumexp(logits, 1) - e_min / s2 - math.log(n) - 0.5 * d * math.log(2 * math.pi * s2)).to(x.dtype)
 
 
 def posterior_weights(x: torch.Tensor, t, data: torch.Tensor) -> torch.Tensor:
     """``w_i(x) = P(X_0 = x_i | X_t = x)``, shape ``(B, n)``, rows summing to one."""
     t = _check_inputs(x, t, data)
-    return torch.softmax(_exact_logits(x, t, data), 1)
+    return torch.softmax(_exact_logits64(x, t, data)[0], 1).to(x.dtype)
+
+
+def _posterior_cov64(x: torch.Tensor, t: float, data: torch.Tensor) -> torch.Tensor:
+    w = torch.softmax(_exact_logits64(x, t, data)[0], 1)
+    data64 = data.to(torch.float64)
+    m = w @ data64
+    B, d = x.shape
+    cov = torch.zeros(B, d, d, dtype=torch.float64, device=x.device)
+    chunk = _chunk_rows(None, B * d, data.shape[0])
+    for start in range(0, data.shape[0], chunk):
+        centred = data64[None, start:start + chunk] - m[:, None, :]          # (B, c, d)
+        cov.baddbmm_((centred * w[:, start:start + chunk, None]).transpose(1, 2), centred)
+    return cov
 
 
 def posterior_cov(x: torch.Tensor, t, data: torch.Tensor) -> torch.Tensor:
     """``Cov[X_0 | X_t = x] = sum_i w_i (x_i - m)(x_i - m)^T`` with ``m = E[X_0 | X_t = x]``, shape ``(B, d, d)``.
 
-    Computed in centred form (no ``E[XX^T] - mm^T`` cancellation); memory ``O(B n + B d^2)``
-    plus chunks of ``B x c x d``, meant for moderate ``d``.
+    Computed in float64 from explicit differences, in centred form (no ``E[XX^T] - mm^T``
+    cancellation); memory ``O(B n + B d^2)`` plus chunks of ``B x c x d``, meant for moderate ``d``.
     """
     t = _check_inputs(x, t, data)
-    w = torch.softmax(_exact_logits(x, t, data), 1)
-    m = w @ data
-    B, d = x.shape
-    cov = torch.zeros(B, d, d, dtype=x.dtype, device=x.device)
-    chunk = _chunk_rows(None, B * d, data.shape[0])
-    for start in range(0, data.shape[0], chunk):
-        centred = data[None, start:start + chunk] - m[:, None, :]          # (B, c, d)
-        cov = cov + torch.einsum("bc,bci,bcj->bij", w[:, start:start + chunk], centred, centred)
-    return cov
+    return _posterior_cov64(x, t, data).to(x.dtype)
 
 
 def empirical_score_hessian(x: torch.Tensor, t, data: torch.Tensor) -> torch.Tensor:
-    """``grad^2 log p^_t(x) = -I / s_t^2 + (a_t^2 / s_t^4) Cov[X_0 | X_t = x]``, shape ``(B, d, d)``."""
+    """``grad^2 log p^_t(x) = -I / s_t^2 + (a_t^2 / s_t^4) Cov[X_0 | X_t = x]``, shape ``(B, d, d)``.
+
+    Computed in float64 as ``((a_t^2 / s_t^2) Cov / s_t^2) - I / s_t^2`` (no ``1/s_t^4`` that could overflow
+    on its own); a ``ValueError`` if the Hessian itself does not fit the dtype of ``x``.
+    """
     t = _check_inputs(x, t, data)
     a, s2 = alpha(t), sigma(t) ** 2
-    eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
-    return -eye / s2 + (a * a / (s2 * s2)) * posterior_cov(x, t, data)
+    hess = _posterior_cov64(x, t, data).div_(s2).mul_(a * a / s2)
+    hess.diagonal(dim1=1, dim2=2).sub_(1.0 / s2)
+    return _finite_in(hess, x.dtype, "the Hessian of log p^_t", t)

@@ -14,16 +14,20 @@ from typing import Sequence
 
 from scipy import stats as _scipy_stats
 
-from .validation import check_positive_int
+from .validation import check_positive_int, check_real
 
 __all__ = ["mean_std", "paired_difference", "bonferroni_z"]
 
 
 def _finite_values(values, name: str) -> list[float]:
+    """``values`` as a list of floats: real numbers only (no bools, no strings), non-empty, finite."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}")
     try:
-        out = [float(v) for v in values]
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a sequence of numbers") from err
+        items = list(values)
+    except TypeError as err:
+        raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}") from err
+    out = [check_real(v, f"{name} entries", finite=False) for v in items]
     if not out:
         raise ValueError(f"{name} must not be empty")
     if not all(math.isfinite(v) for v in out):
@@ -47,6 +51,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], *, level: float = 
     a, b = _finite_values(a, "a"), _finite_values(b, "b")
     if len(a) != len(b):
         raise ValueError(f"a and b must pair up, got {len(a)} and {len(b)} values")
+    level = check_real(level, "level")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     diffs = [x - y for x, y in zip(a, b)]
@@ -62,6 +67,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], *, level: float = 
 def bonferroni_z(num_tests: int, family_alpha: float) -> float:
     """Two-sided per-test bound ``z`` with ``P(max_k |Z_k| > z) <= family_alpha`` for ``num_tests`` normal ``Z_k``."""
     check_positive_int(num_tests, "num_tests")
+    family_alpha = check_real(family_alpha, "family_alpha")
     if not 0 < family_alpha < 1:
         raise ValueError(f"family_alpha must be in (0, 1), got {family_alpha}")
     return NormalDist().inv_cdf(1 - family_alpha / (2 * num_tests))

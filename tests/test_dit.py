@@ -84,4 +84,4 @@ def test_bad_inputs():
         model.blocks[0].attn.keep_heads([7])
     with pytest.raises(ValueError, match="unknown DiT config"):
         DiT.from_config("DiT-XL/2")
-    assert DiT.from_config("DiT-T/4").heads_per_layer() == [4, 4, 4, 4]
+    assert DiT.from_config("DiT-ci/4", input_size=16).heads_per_layer() == [4, 4, 4, 4, 4]

@@ -1,23 +1,33 @@
+import copy
 import dataclasses
 import json
 
 import pytest
 import torch
 
-from memsep_lib.dit_pruning import (CONFIGS, PAPER_TABLE, config_for, load_stage_model, results_table, run_seed,
-                                    summarize_seeds)
+from memsep_lib.dit import DIT_CONFIGS
+from memsep_lib.experiments.dit_pruning import (CONFIGS, PAPER_TABLE, facts, load_stage_model, results_table, run_seed,
+                                                seed_comparisons, summarize_seeds, verdict)
 from memsep_lib.features import CifarFeatureNet, extract_features
+from memsep_lib.results import config_dict, load_results
+
+
+def test_configs_are_frozen_per_profile():
+    assert set(CONFIGS) == {"ci", "cpu", "paper"}
+    assert len({type(c) for c in CONFIGS.values()}) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CONFIGS["ci"].train_steps = 1
 
 
 @pytest.mark.parametrize("profile", sorted(CONFIGS))
 def test_configs_are_consistent(profile):
     cfg = CONFIGS[profile]
-    assert config_for(profile) == cfg
-    assert 32 % cfg.resolution == 0 and cfg.resolution % cfg.patch_size == 0
-    assert cfg.hidden_size % cfg.num_heads == 0 and cfg.hidden_size % 4 == 0
+    arch = DIT_CONFIGS[cfg.dit]
+    assert 32 % cfg.resolution == 0 and cfg.resolution % arch["patch_size"] == 0
+    assert arch["hidden_size"] % arch["num_heads"] == 0 and arch["hidden_size"] % 4 == 0
     steps = list(cfg.memorization_milestones)
     assert steps == sorted(set(steps)) and steps[-1] == cfg.train_steps
-    assert 0 < cfg.prune_ratio < 1 and round(cfg.prune_ratio * cfg.depth * cfg.num_heads) >= 1
+    assert 0 < cfg.prune_ratio < 1 and round(cfg.prune_ratio * arch["depth"] * arch["num_heads"]) >= 1
     assert len(set(cfg.seeds)) == len(cfg.seeds)
 
 
@@ -28,10 +38,19 @@ def test_cpu_profile_is_sized_to_memorise():
     assert len(cpu.seeds) >= 3
 
 
+def test_cpu_config_is_the_stored_runs():
+    # the config names its DiT in DIT_CONFIGS; spelled out, it is exactly what the committed cpu run recorded
+    stored = load_results("dit_pruning", "cpu")["config"]
+    current = config_dict(CONFIGS["cpu"])
+    assert {**{k: v for k, v in current.items() if k != "dit"}, **DIT_CONFIGS[current.pop("dit")]} == stored
+
+
 def _fake_seed(mem, fid):
     row = lambda m: {"memorization": m, "precision": 0.5, "recall": 0.25, "fid": fid, "num_heads": 16,
                      "num_parameters": 1000, "sampling_seconds_per_image": 0.01}
-    return {"original": row(mem), "pruned": row(mem / 2), "random": row(mem / 4)}
+    seed = {"original": row(mem), "pruned": row(mem / 2), "random": row(mem / 4)}
+    seed["original"]["num_heads"] = 20
+    return seed
 
 
 def test_summarize_seeds_and_table():
@@ -46,11 +65,24 @@ def test_summarize_seeds_and_table():
     assert single["random"]["memorization"]["std"] == 0.0
 
 
-def test_run_seed_tiny_resumes(tmp_path):
-    cfg = dataclasses.replace(CONFIGS["ci"], subset_size=12, resolution=8, patch_size=4, hidden_size=16, depth=2,
-                              num_heads=2, train_steps=10, batch_size=4, memorization_milestones=(5, 10),
-                              importance_draws=8, prune_ratio=0.25, finetune_steps=5, num_samples=6,
-                              milestone_samples=4, sample_steps=3, seeds=(0,))
+def test_summaries_of_the_stored_run_reproduce_its_table():
+    results = load_results("dit_pruning", "cpu")["results"]
+    table = summarize_seeds(results["per_seed"])
+    for m, row in results["table"].items():
+        for key, value in row.items():
+            assert table[m][key]["mean"] == pytest.approx(value["mean"], rel=1e-12, abs=1e-15)
+            assert table[m][key]["std"] == pytest.approx(value["std"], rel=1e-12, abs=1e-15)
+
+
+def _tiny_config():
+    return dataclasses.replace(CONFIGS["ci"], subset_size=12, resolution=8, dit="DiT-test/4", train_steps=10,
+                               batch_size=4, memorization_milestones=(5, 10), importance_draws=8, prune_ratio=0.25,
+                               finetune_steps=5, num_samples=6, milestone_samples=4, sample_steps=3, seeds=(0,))
+
+
+def test_run_seed_tiny_resumes(tmp_path, monkeypatch):
+    monkeypatch.setitem(DIT_CONFIGS, "DiT-test/4", dict(hidden_size=16, depth=2, num_heads=2, patch_size=4))
+    cfg = _tiny_config()
     torch.manual_seed(0)
     train = torch.rand(12, 3, 8, 8) * 2 - 1
     net = CifarFeatureNet().eval()
@@ -69,10 +101,12 @@ def test_run_seed_tiny_resumes(tmp_path):
     assert sum(pruned.heads_per_layer()) == 3
     with pytest.raises(ValueError, match="stage"):
         load_stage_model(cfg, tmp_path / "seed0", "other")
+    # the folder is stamped with its config: another config's run is refused, not given stale stages
+    with pytest.raises(ValueError, match="different config"):
+        run_seed(dataclasses.replace(cfg, lr=cfg.lr / 2), 0, train, real, net, tmp_path / "seed0", torch.device("cpu"))
 
 
 def test_seed_comparisons_counts_paired_seeds():
-    from memsep_lib.dit_pruning import seed_comparisons
     seeds = [_fake_seed(0.8, 10.0), _fake_seed(0.6, 12.0)]
     seeds[0]["pruned"]["fid"], seeds[1]["pruned"]["fid"] = 9.0, 20.0     # better than random on seed 0 only
     counts = seed_comparisons(seeds)
@@ -81,3 +115,36 @@ def test_seed_comparisons_counts_paired_seeds():
     assert counts["fid: pruned < random"] == 1
     with pytest.raises(ValueError, match="per_seed"):
         seed_comparisons([])
+
+
+def test_verdict_and_facts_of_the_stored_run():
+    results = load_results("dit_pruning", "cpu")["results"]
+    assert verdict(results) == {"pruned heads: 4 of 20 (20%) in every pruned model": True,
+                                "memorisation, precision, recall in [0, 1] and FD >= 0": True}
+    shown = facts(results)
+    # what the chapter printed before its facts came from here (e63b9fe's ch07 glue outputs)
+    assert shown["setup"] == "32 images at 8×8 for 4,000 steps" and shown["seeds"] == "5"
+    assert (shown["mem_original"], shown["mem_pruned"], shown["mem_random"]) == ("88.4 ± 3.3", "65.7 ± 21.3",
+                                                                                  "76.5 ± 5.6")
+    assert (shown["fd_original"], shown["fd_pruned"], shown["fd_random"]) == ("0.32 ± 0.05", "1.55 ± 1.31",
+                                                                              "0.67 ± 0.08")
+    assert (shown["mem_pruned_lt_original"], shown["mem_random_lt_pruned"], shown["fd_pruned_lt_random"],
+            shown["fd_pruned_lt_original"]) == ("5", "1", "2", "0")
+    assert (shown["rho_taylor"], shown["rho_large"]) == ("0.80", "0.60")
+    assert shown["feature_accuracy"] == f"{100 * results['feature_net_test_accuracy']:.1f}"
+
+
+def test_verdict_fails_on_wrong_results():
+    results = load_results("dit_pruning", "cpu")["results"]
+    unpruned = copy.deepcopy(results)
+    unpruned["per_seed"][1]["pruned"]["num_heads"] = 20          # a "pruned" model that kept every head
+    assert verdict(unpruned)["pruned heads: 4 of 20 (20%) in every pruned model"] is False
+    scaled = copy.deepcopy(results)
+    scaled["per_seed"][0]["random"]["memorization"] *= 2          # a fraction scaled past 1
+    assert verdict(scaled)["memorisation, precision, recall in [0, 1] and FD >= 0"] is False
+    negative = copy.deepcopy(results)
+    negative["per_seed"][2]["original"]["fid"] = -0.1
+    assert not all(verdict(negative).values())
+    wrong_ratio = copy.deepcopy(results)
+    wrong_ratio["setup"]["prune_ratio"] = 0.4                      # the models do not have eta = 40% fewer heads
+    assert not all(verdict(wrong_ratio).values())

@@ -1,13 +1,18 @@
+import copy
+import dataclasses
+
 import pytest
 import torch
 
-import memsep_lib.dsm_minimiser as dm
-from memsep_lib.losses import dsm_loss
+import memsep_lib.experiments.dsm_minimiser.experiment as dm
+from memsep_lib.config import PROFILES
 from memsep_lib.mixtures import GaussianMixture, well_separated_mixture
 from memsep_lib.process import sigma
 from memsep_lib.scores import empirical_log_prob, empirical_score
 
 EPS = (-1.0, -0.25, 0.25, 1.0)
+SMALL = dataclasses.replace(dm.CONFIGS["ci"], pert_n=12, pert_noise=32, pert_fields=2, pert_ts=(1e-2, 1.0),
+                            grad_n=16, grad_ds=(1, 3), grad_queries=32, grad_ts=(1e-3, 1.0))
 
 
 @pytest.fixture
@@ -18,51 +23,47 @@ def problem():
     return data, fields
 
 
+@pytest.fixture(scope="module")
+def small_results():
+    return dm.run(SMALL)
+
+
 @pytest.mark.parametrize("t", [1e-3, 0.1, 1.0])
 def test_every_perturbation_raises_the_loss(problem, t):
     data, fields = problem
     st = dm.perturbation_study(data, t, fields, EPS, num_noise=128, generator=torch.Generator().manual_seed(1))
-    assert st.increase.shape == (4, 4) and st.quadratic.shape == (4, 4)
-    assert st.all_increase
-    assert st.max_relative_deviation < 0.5
-    assert (st.increase_se > 0).all() and st.base_loss > 0
+    assert torch.tensor(st["increase"]).shape == (4, 4) and torch.tensor(st["quadratic"]).shape == (4, 4)
+    assert dm.all_increase(st)
+    assert dm.max_relative_deviation(st) < 0.5
+    assert (torch.tensor(st["increase_se"]) > 0).all() and st["base_loss"] > 0
 
 
 def test_a_wrong_empirical_score_is_not_the_minimiser(problem, monkeypatch):
     """If the library's empirical score were wrong (here: the one of time 2t), the study must show it."""
     data, fields = problem
     ok = dm.perturbation_study(data, 1.0, fields, EPS, num_noise=128, generator=torch.Generator().manual_seed(1))
-    assert ok.first_order_z.abs().max() < 3.5
+    assert max(abs(z) for z in dm.first_order_z(ok)) < 3.5
     monkeypatch.setattr(dm, "empirical_score", lambda x, t, d: empirical_score(x, 2 * t, d))
     st = dm.perturbation_study(data, 1.0, fields, EPS, num_noise=128, generator=torch.Generator().manual_seed(1))
-    assert st.first_order_z.abs().max() > 10
-    assert not st.all_increase or st.max_relative_deviation > 0.5
+    assert max(abs(z) for z in dm.first_order_z(st)) > 10
+    assert not dm.all_increase(st) or dm.max_relative_deviation(st) > 0.5
 
 
 def test_increase_is_quadratic_plus_first_order_term(problem):
     data, fields = problem
     st = dm.perturbation_study(data, 0.3, fields, EPS, num_noise=64, generator=torch.Generator().manual_seed(6))
     eps = torch.tensor(EPS, dtype=torch.float64)
-    assert torch.allclose(st.increase, st.quadratic + eps[None] * st.first_order[:, None], rtol=1e-9, atol=1e-9)
-    assert (st.first_order_se > 0).all()
+    increase, quadratic, first_order = (torch.tensor(st[k], dtype=torch.float64)
+                                        for k in ("increase", "quadratic", "first_order"))
+    assert torch.allclose(increase, quadratic + eps[None] * first_order[:, None], rtol=1e-9, atol=1e-9)
+    assert (torch.tensor(st["first_order_se"]) > 0).all()
 
 
 def test_quadratic_term_is_exact_for_constant_fields(problem):
     data, _ = problem
     u = dm.constant_fields(2, 1, generator=torch.Generator().manual_seed(5))
     st = dm.perturbation_study(data, 0.05, u, (0.5,), num_noise=64, generator=torch.Generator().manual_seed(2))
-    assert st.quadratic[0, 0].item() == pytest.approx(0.25 / sigma(0.05) ** 2)
-
-
-def test_empirical_dsm_loss_matches_dsm_loss(problem):
-    data, _ = problem
-    noise = torch.randn(5, *data.shape, generator=torch.Generator().manual_seed(3), dtype=data.dtype)
-    emp = lambda x, t: empirical_score(x, t, data)
-    per = dm.empirical_dsm_loss(emp, data, 0.2, noise=noise)
-    assert per.shape == (5, 24)
-    assert torch.allclose(per[2], dsm_loss(emp, data, 0.2, noise=noise[2]))
-    with pytest.raises(ValueError, match="noise"):
-        dm.empirical_dsm_loss(emp, data, 0.2, noise=noise[0])
+    assert st["quadratic"][0][0] == pytest.approx(0.25 / sigma(0.05) ** 2)
 
 
 def test_fields():
@@ -102,3 +103,47 @@ def test_bad_inputs(problem):
         dm.autograd_score(3, data, 0.1)
     with pytest.raises(ValueError, match="shape"):
         dm.autograd_score(lambda x, t: x, data, 0.1)
+    with pytest.raises(TypeError, match="DSMMinimiserConfig"):
+        dm.run({"pert_n": 3})
+
+
+def test_configs():
+    assert set(dm.CONFIGS) == set(PROFILES)
+    assert all(type(c) is dm.DSMMinimiserConfig for c in dm.CONFIGS.values())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        dm.CONFIGS["ci"].pert_n = 3
+    assert dm.CONFIGS["cpu"].pert_n > dm.CONFIGS["ci"].pert_n and max(dm.CONFIGS["paper"].grad_ds) > 128
+    with pytest.raises(ValueError, match="pert_ts"):
+        dataclasses.replace(dm.CONFIGS["ci"], pert_ts=(0.0,))
+    with pytest.raises(ValueError, match="eps"):
+        dataclasses.replace(dm.CONFIGS["ci"], eps=(0.0, 1.0))
+
+
+def test_run_verdict_and_facts(small_results):
+    res = small_results
+    assert all(dm.verdict(res).values())
+    f = dm.facts(res)
+    assert f["ch01_num_perturbations"] == 4 * 6 * 2 and f["ch01_num_first"] == 8 and f["ch01_num_draws"] == 12 * 32
+    assert f["ch01_num_grad_cases"] == 4 and f["ch01_grad_t_min"] == 1e-3 and f["ch01_max_grad_err"] < 1e-9
+    assert dm.run(SMALL) == res                                    # reproducible
+
+
+def test_run_resumes_from_its_stages(small_results, tmp_path):
+    assert dm.run(SMALL, workdir=tmp_path) == small_results
+    assert (tmp_path / "stages.json").exists()
+    assert dm.run(SMALL, workdir=tmp_path) == small_results         # read back, not recomputed
+
+
+def test_verdict_fails_on_wrong_results(small_results):
+    """Each claim fails when its numbers are wrong: a decrease, a first-order term, a gradient mismatch."""
+    keys = list(dm.verdict(small_results))
+    res = copy.deepcopy(small_results)
+    res["perturbation"]["studies"][0]["increase"][0][0] *= -1
+    assert not dm.verdict(res)[keys[0]]
+    res = copy.deepcopy(small_results)
+    st = res["perturbation"]["studies"][1]
+    st["first_order"] = [m + 10 * se for m, se in zip(st["first_order"], st["first_order_se"])]
+    assert not dm.verdict(res)[keys[1]]
+    res = copy.deepcopy(small_results)
+    res["gradient"][-1]["max_rel_err"] = 1e-6
+    assert not dm.verdict(res)[keys[2]]

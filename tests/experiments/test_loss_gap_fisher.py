@@ -1,3 +1,5 @@
+import copy
+import dataclasses
 import math
 
 import pytest
@@ -6,68 +8,74 @@ import torch
 import memsep_lib.losses as losses
 from memsep_lib import process
 from memsep_lib.config import PROFILES
-from memsep_lib.prop41 import (MODELS, Prop41Config, Prop41Result, Prop41Row, bonferroni_z, fisher_asymmetry,
-                               fisher_under_true_law, make_model, prop41_check, prop41_config)
+from memsep_lib.experiments.loss_gap_fisher.experiment import (CONFIGS, MODELS, LossGapFisherConfig, facts,
+                                                               fisher_asymmetry, fisher_under_true_law, make_model,
+                                                               prop41_check, prop41_table, run, summarize, verdict)
 from memsep_lib.scores import empirical_score
+from memsep_lib.stats import bonferroni_z
 
-SMALL = Prop41Config(ts=(1e-2, 0.3), ds=(2, 4), n=32, num_samples=2000)
+SMALL = dataclasses.replace(CONFIGS["ci"], ts=(1e-2, 0.3), ds=(2, 4), n=32, num_samples=2000, asym_ds=(2,),
+                            asym_n=32, asym_samples=1000, asym_ts=(1e-3, 1.0), wrong_ts=(1e-2, 0.3), wrong_d=4)
 
 
 @pytest.fixture(scope="module")
-def small_result():
+def small_rows():
     return prop41_check(SMALL, device="cpu")
 
 
-def test_check_agrees_for_the_true_score(small_result):
-    assert small_result.num_cells == SMALL.num_cells == 8
-    assert small_result.all_agree and small_result.all_agree_family
-    for r in small_result.rows:
-        assert r.loss_gap > 0 and r.fisher > 0 and r.loss_gap_se > 0 and r.fisher_se > 0
-        assert r.z == pytest.approx((r.loss_gap - r.fisher) / math.hypot(r.loss_gap_se, r.fisher_se))
-    assert "all agree within 3 SE: True" in small_result.verdict()
+@pytest.fixture(scope="module")
+def small_results():
+    return run(SMALL)
 
 
-def test_check_is_reproducible(small_result):
-    again = prop41_check(SMALL, device="cpu")
-    assert again.rows == small_result.rows
+def test_check_agrees_for_the_true_score(small_rows):
+    summary = summarize(small_rows, SMALL.z_threshold, SMALL.family_alpha)
+    assert summary["num_cells"] == SMALL.num_cells == 8
+    assert summary["all_agree"] and summary["all_agree_family"]
+    for r in small_rows:
+        assert r["loss_gap"] > 0 and r["fisher"] > 0 and r["loss_gap_se"] > 0 and r["fisher_se"] > 0
+        assert r["z"] == pytest.approx((r["loss_gap"] - r["fisher"]) / math.hypot(r["loss_gap_se"], r["fisher_se"]))
+
+
+def test_check_is_reproducible(small_rows):
+    assert prop41_check(SMALL, device="cpu") == small_rows
 
 
 def test_wrong_score_is_flagged():
     """Loss-Gap of the score of N(0, I) instead of the mixture's: the check must report disagreement."""
-    res = prop41_check(SMALL, score_for=lambda mixture: (lambda x, t: -x), device="cpu")
-    assert not res.all_agree and not res.all_agree_family
-    assert res.num_beyond >= 2
-    assert "all agree within 3 SE: False" in res.verdict()
+    rows = prop41_check(SMALL, score_for=lambda mixture: (lambda x, t: -x), device="cpu")
+    summary = summarize(rows, SMALL.z_threshold, SMALL.family_alpha)
+    assert not summary["all_agree"] and not summary["all_agree_family"]
+    assert summary["num_beyond"] >= 2
 
 
 def test_wrong_empirical_score_in_the_library_is_flagged(monkeypatch):
     """If memsep_lib.losses used a wrong empirical score (the one of time 2t), the check must fail."""
     monkeypatch.setattr(losses, "empirical_score", lambda x, t, data: empirical_score(x, 2 * t, data))
-    res = prop41_check(SMALL, device="cpu")
-    assert not res.all_agree_family
+    assert not summarize(prop41_check(SMALL, device="cpu"), 3.0, 0.01)["all_agree_family"]
 
 
 def test_wrong_dsm_target_in_the_library_is_flagged(monkeypatch):
     """A classic bug: conditional score -z/s_t^2 instead of -z/s_t inside loss_gap."""
     monkeypatch.setattr(losses, "sigma", lambda t: process.sigma(t) ** 2)
-    res = prop41_check(SMALL, device="cpu")
-    assert not res.all_agree_family
+    assert not summarize(prop41_check(SMALL, device="cpu"), 3.0, 0.01)["all_agree_family"]
 
 
 def _rows(zs):
-    return tuple(Prop41Row("m", 2, 0.1, 1.0, 0.1, 1.0, 0.1, z) for z in zs)
+    return [dict(model="m", d=2, t=0.1, loss_gap=1.0, loss_gap_se=0.1, fisher=1.0, fisher_se=0.1, z=z) for z in zs]
 
 
-def test_result_counts_and_bonferroni():
-    res = Prop41Result(_rows([0.5, -3.5, 2.9, 3.2]), 3.0, 0.01)
-    assert res.num_cells == 4 and res.num_beyond == 2 and not res.all_agree
-    assert res.max_abs_z == 3.5
-    assert res.expected_beyond == pytest.approx(4 * 0.0026998, rel=1e-3)
-    assert res.family_z == pytest.approx(bonferroni_z(4, 0.01)) and 3.0 < res.family_z < 3.5
-    assert not res.all_agree_family
-    assert "**!**" in res.to_markdown() and res.to_markdown().count("\n") == 5
-    ok = Prop41Result(_rows([0.5, -2.5]), 3.0, 0.01)   # family bound for 2 cells: 2.81
-    assert ok.all_agree and ok.all_agree_family and ok.num_beyond == 0
+def test_summary_counts_and_bonferroni():
+    summary = summarize(_rows([0.5, -3.5, 2.9, 3.2]), 3.0, 0.01)
+    assert summary["num_cells"] == 4 and summary["num_beyond"] == 2 and not summary["all_agree"]
+    assert summary["max_abs_z"] == 3.5
+    assert summary["expected_beyond"] == pytest.approx(4 * 0.0026998, rel=1e-3)
+    assert summary["family_z"] == pytest.approx(bonferroni_z(4, 0.01)) and 3.0 < summary["family_z"] < 3.5
+    assert not summary["all_agree_family"]
+    table = prop41_table(_rows([0.5, -3.5, 2.9, 3.2]), 3.0)
+    assert "**!**" in table and table.count("\n") == 5
+    ok = summarize(_rows([0.5, -2.5]), 3.0, 0.01)   # family bound for 2 cells: 2.81
+    assert ok["all_agree"] and ok["all_agree_family"] and ok["num_beyond"] == 0
 
 
 def test_bonferroni_z():
@@ -91,18 +99,23 @@ def test_models():
         make_model("cauchy", 3)
 
 
-def test_config_per_profile_and_validation():
-    for p in PROFILES:
-        cfg = prop41_config(p)
+def test_configs_per_profile_and_validation():
+    assert set(CONFIGS) == set(PROFILES)
+    for cfg in CONFIGS.values():
+        assert type(cfg) is LossGapFisherConfig
         assert min(cfg.ts) <= 1e-3 and max(cfg.ts) >= 1.0 and min(cfg.ds) <= 2 and max(cfg.ds) >= 64
-    assert max(prop41_config("cpu").ds) > 64 and max(prop41_config("paper").ds) > 64
-    assert prop41_config("ci").num_cells == 56
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CONFIGS["ci"].n = 3
+    assert max(CONFIGS["cpu"].ds) > 64 and max(CONFIGS["paper"].ds) > 64
+    assert CONFIGS["ci"].num_cells == 56
     with pytest.raises(ValueError, match="ts"):
-        Prop41Config(ts=(0.0, 1.0))
+        dataclasses.replace(CONFIGS["ci"], ts=(0.0, 1.0))
     with pytest.raises(ValueError, match="models"):
-        Prop41Config(models=("cauchy",))
+        dataclasses.replace(CONFIGS["ci"], models=("cauchy",))
     with pytest.raises(TypeError, match="config"):
         prop41_check({"ts": (1.0,)})
+    with pytest.raises(TypeError, match="config"):
+        run({"ts": (1.0,)})
 
 
 def test_fisher_under_true_law_is_larger_at_small_t():
@@ -117,3 +130,41 @@ def test_fisher_under_true_law_is_larger_at_small_t():
     assert est == again and est.value > 0 and est.num_samples == 500
     with pytest.raises(ValueError, match="data"):
         fisher_under_true_law(data[:, :3], mix, 0.1, num_samples=10)
+
+
+def test_run_verdict_and_facts(small_results, small_rows):
+    res = small_results
+    assert res["prop41"] == small_rows
+    v = verdict(res)
+    assert len(v) == 8 and all(isinstance(b, bool) for b in v.values())
+    assert v["two points: cross-term integrand is exactly zero"] and v["all cells agree within the family-wise bound"]
+    assert v["score of N(0, I) flagged (some cell beyond z_threshold SE)"]
+    f = facts(res)
+    assert f["ch02_num_cells"] == 8 and f["ch02_n"] == 32 and f["ch02_num_samples"] == 2000
+    assert f["ch02_big_d"] == 4 and f["ch02_big_t"] == 1e-2 and f["ch02_ds"] == (2, 4) and f["ch02_asym_ds"] == (2,)
+    assert f["ch02_two_point_lg"] == pytest.approx(0.862409) and f["ch02_family_z"] == round(bonferroni_z(8, 0.01), 2)
+
+
+def test_verdict_fails_on_wrong_results(small_results):
+    """Each claim fails on results that contradict it."""
+    def broken(edit):
+        res = copy.deepcopy(small_results)
+        edit(res)
+        return verdict(res)
+
+    def scaled_loss_gap(res):                         # a Loss-Gap estimator 20% too large
+        for r in res["prop41"]:
+            r["loss_gap"] *= 1.2
+            r["z"] = (r["loss_gap"] - r["fisher"]) / math.hypot(r["loss_gap_se"], r["fisher_se"])
+    v = broken(scaled_loss_gap)
+    assert not v["all cells agree within z_threshold SE"] and not v["all cells agree within the family-wise bound"]
+    v = broken(lambda res: res["two_point"].update(fisher_true=res["two_point"]["fisher_empirical"],
+                                                   loss_gap="0.862408740102512"))
+    assert not v["two points: the same expectation under P_t differs (by more than 1e-3)"]
+    assert not v["two points: Loss-Gap == Fisher(P^_t, P_t) to 25 digits"]
+    v = broken(lambda res: [r.update(ratio=2.0) for rows in res["asymmetry"].values() for r in rows])
+    assert not v["smallest t: E under P_t exceeds E under P^_t more than tenfold for every d"]
+    v = broken(lambda res: res["wrong_scores"].update({"score of N(0, I)": res["prop41"],
+                                                       "1.1 x true score": _rows([5.0])}))
+    assert not v["score of N(0, I) flagged (some cell beyond z_threshold SE)"]
+    assert not v["1.1 x true score not flagged (below the check's resolution)"]

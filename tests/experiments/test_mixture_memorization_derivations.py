@@ -1,6 +1,9 @@
+import sympy as sp
+
+from memsep_lib.experiments.mixture_memorization.derivations import memorization_floor
+
+
 def test_memorization_floor_is_c_to_the_d():
-    import sympy as sp
-    from memsep_lib.symbolic import memorization_floor
     floor = memorization_floor()
     assert floor.total_mass == 1
     assert sp.simplify(floor.probability - floor.c ** floor.d) == 0

@@ -1,16 +1,16 @@
-"""The DiT / CIFAR-10 head-pruning experiment (Algorithm 1 and the paper's table), per profile.
+"""Algorithm 1 on a DiT trained on CIFAR-10: the paper's pruning table, per profile.
 
 For each seed: train an unconditional DiT on a fixed CIFAR-10 subset with DSM, times log-uniform on
-``[t0, T]`` so that small ``t`` is trained as much as large ``t`` (tracking memorisation over training), score its heads on small t (exact ablation and Taylor; also ablation on large t),
-prune the ratio ``eta`` of least important heads and fine-tune, and do the same with as many heads
-chosen at random. Each of the three models (original, pruned, random) then generates images that
-are scored by memorisation fraction (pixel L2 ratio < 1/3 against the training subset), improved
+``[t0, T]`` (so that small ``t`` is trained as much as large ``t``), measuring memorisation at training
+milestones; score its heads on small ``t = horizon * Beta(0.8, 2)`` (exact ablation and Taylor; also
+ablation on large t), prune the ratio ``eta`` of least important heads and fine-tune, and do the same
+with as many heads chosen at random. The three EMA models (original, pruned, random) then generate
+images scored by memorisation fraction (pixel L2 ratio < 1/3 against the training subset), improved
 precision/recall (k = 3) and Frechet distance, the latter two in the offline feature space of
 :mod:`memsep_lib.features` (named in the results as ``feature_space``).
 
-Every stage is resumable: checkpoints and a small JSON of finished stages live under
-``book/results/checkpoints/dit_pruning-<profile>/seed<k>/``, so an interrupted run continues where
-it stopped. Runner: ``python -m memsep_lib.experiments dit_pruning --profile <ci|cpu|paper>``.
+Every stage is resumable: checkpoints and the finished stages (:class:`memsep_lib.results.StageCache`)
+of seed ``k`` live in ``<workdir>/seed<k>/``.
 """
 
 from __future__ import annotations
@@ -18,42 +18,53 @@ from __future__ import annotations
 import copy
 import json
 import math
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .config import by_profile, get_device
-from .data import cifar10_subset, to_uint8
-from .dit import DiT, FlatScore
-from .features import FEATURE_SPACE, cifar_feature_net, extract_features
-from .metrics import frechet_distance, memorization_fraction, nearest_neighbors, precision_recall
-from .pruning import (ablation_importance, heads_to_prune, importance_draws, random_heads_to_prune,
-                      rank_agreement, taylor_importance)
-from .results import RESULTS_DIR, StageCache
-from .sampling import sample
-from .training import train_resumable
+from memsep_lib.config import make_generator
+from memsep_lib.data import cifar10_subset, to_uint8
+from memsep_lib.dit import DiT, FlatScore
+from memsep_lib.features import FEATURE_SPACE, cifar_feature_net, extract_features
+from memsep_lib.metrics import frechet_distance, memorization_fraction, nearest_neighbors, precision_recall
+from memsep_lib.pruning import (ablation_importance, heads_to_prune, importance_draws, random_heads_to_prune,
+                                rank_agreement, taylor_importance)
+from memsep_lib.results import StageCache
+from memsep_lib.sampling import sample
+from memsep_lib.stats import mean_std
+from memsep_lib.training import EMA, load_checkpoint, train_resumable
 
-__all__ = ["DiTPruningConfig", "CONFIGS", "config_for", "run", "run_seed", "load_data", "load_stage_model",
-           "results_table", "summarize_seeds", "seed_comparisons", "PAPER_TABLE"]
+__all__ = ["NAME", "DESCRIPTION", "COST", "PAPER_TABLE", "MODELS", "DiTPruningConfig", "CONFIGS", "load_data",
+           "run_seed", "run", "load_stage_model", "summarize_seeds", "seed_comparisons", "results_table",
+           "verdict", "facts"]
 
+NAME = "dit_pruning"
+DESCRIPTION = "Algorithm 1: small-t head pruning of a DiT trained on CIFAR-10 against random pruning (the paper's table)"
+COST = {
+    "ci": {"minutes": 0.5, "hardware": "1 CPU thread",
+           "basis": "measured: 29 s (chapter notebook, feature net cached, shared machine)"},
+    "cpu": {"minutes": 50, "hardware": "1 CPU thread", "basis": "measured: 3007 s (1 thread, shared machine), 5 seeds"},
+    "paper": {"minutes": 5900, "hardware": "1 H200 GPU",
+              "basis": "extrapolated from benchmarks/gpu_check.sh on an H200 (0.16 s per training step of "
+                       "batch 128, 3.3e-4 s per image and sampling step), 5 seeds"},
+}
 PAPER_TABLE = {  # the paper's CIFAR-10 table (5,000 images, DiT, mean of 5 runs)
     "original": {"precision": 0.39, "recall": 0.08, "memorization": 0.7382, "fid": 15.47},
     "pruned": {"precision": 0.33, "recall": 0.12, "memorization": 0.6858, "fid": 15.07},
     "random": {"precision": 0.30, "recall": 0.09, "memorization": 0.6687, "fid": 17.14},
 }
+MODELS = ("original", "pruned", "random")
 
 
 @dataclass(frozen=True)
 class DiTPruningConfig:
     subset_size: int            # training images (fixed subset, seed `subset_seed`)
-    resolution: int             # 32 (native) or 16 (2x2 average-pooled)
-    hidden_size: int
-    depth: int
-    num_heads: int
-    patch_size: int
+    resolution: int             # 32 (native), or average-pooled to 16 or 8
+    dit: str                    # the architecture: a name in memsep_lib.dit.DIT_CONFIGS
     train_steps: int
     batch_size: int
     lr: float
@@ -75,9 +86,8 @@ class DiTPruningConfig:
 
 
 CONFIGS = {
-    "ci": DiTPruningConfig(subset_size=128, resolution=16, hidden_size=64, depth=5, num_heads=4, patch_size=4,
-                           train_steps=200, batch_size=32, lr=1e-3, ema_decay=0.98,
-                           memorization_milestones=(100, 200), horizon=0.3, importance_draws=64,
+    "ci": DiTPruningConfig(subset_size=128, resolution=16, dit="DiT-ci/4", train_steps=200, batch_size=32, lr=1e-3,
+                           ema_decay=0.98, memorization_milestones=(100, 200), horizon=0.3, importance_draws=64,
                            prune_ratio=0.2, finetune_steps=40, num_samples=48, milestone_samples=24,
                            sample_steps=25, seeds=(0, 1), feature_train_size=1000, feature_epochs=1),
     # cpu: 32 images at 8x8 (patch 2: the same 16 tokens as 16x16 with patch 4), lr 2e-3, EMA 0.995, about an
@@ -87,44 +97,36 @@ CONFIGS = {
     # images at 8x8, lr 2e-3 memorised 8% / 59% / 79% (raw weights) at 1k / 2k / 3k steps, while an EMA of decay
     # 0.999 still held 15% at 3k (it lags by ~1k steps), hence 0.995; 64 images at 8x8 reached 1% at 2k steps.
     # The full run with this config: 3007 s on one thread, the original memorising 88.4 +- 3.3% (5 seeds).
-    "cpu": DiTPruningConfig(subset_size=32, resolution=8, hidden_size=128, depth=5, num_heads=4, patch_size=2,
-                            train_steps=4000, batch_size=64, lr=2e-3, ema_decay=0.995,
-                            memorization_milestones=(1000, 2000, 3000, 4000), horizon=0.3,
+    "cpu": DiTPruningConfig(subset_size=32, resolution=8, dit="DiT-cpu/2", train_steps=4000, batch_size=64, lr=2e-3,
+                            ema_decay=0.995, memorization_milestones=(1000, 2000, 3000, 4000), horizon=0.3,
                             importance_draws=256, prune_ratio=0.2, finetune_steps=500, num_samples=500,
                             milestone_samples=100, sample_steps=50, seeds=(0, 1, 2, 3, 4),
                             feature_train_size=20_000, feature_epochs=2),
-    "paper": DiTPruningConfig(subset_size=5000, resolution=32, hidden_size=384, depth=12, num_heads=6,
-                              patch_size=2, train_steps=400_000, batch_size=128, lr=1e-4, ema_decay=0.9999,
-                              memorization_milestones=(50_000, 100_000, 200_000, 400_000), horizon=0.3,
-                              importance_draws=2048, prune_ratio=0.2, finetune_steps=10_000, num_samples=10_000,
-                              milestone_samples=1000, sample_steps=250, seeds=(0, 1, 2, 3, 4),
+    "paper": DiTPruningConfig(subset_size=5000, resolution=32, dit="DiT-S/2", train_steps=400_000, batch_size=128,
+                              lr=1e-4, ema_decay=0.9999, memorization_milestones=(50_000, 100_000, 200_000, 400_000),
+                              horizon=0.3, importance_draws=2048, prune_ratio=0.2, finetune_steps=10_000,
+                              num_samples=10_000, milestone_samples=1000, sample_steps=250, seeds=(0, 1, 2, 3, 4),
                               feature_train_size=50_000, feature_epochs=10),
 }
 
 
-def config_for(profile: str | None = None) -> DiTPruningConfig:
-    return by_profile(ci=CONFIGS["ci"], cpu=CONFIGS["cpu"], paper=CONFIGS["paper"], profile=profile)
-
-
-def load_data(cfg: DiTPruningConfig, **load_kwargs) -> torch.Tensor:
-    """The training subset in ``[-1, 1]``, shape ``(n, 3, r, r)``."""
-    images, _, _ = cifar10_subset(cfg.subset_size, cfg.subset_seed, **load_kwargs)
-    if cfg.resolution != 32:
-        images = F.avg_pool2d(images, 32 // cfg.resolution)
+def load_data(subset_size: int, resolution: int, subset_seed: int = 0, **load_kwargs) -> torch.Tensor:
+    """The training subset in ``[-1, 1]``, shape ``(n, 3, r, r)`` (``r < 32``: average-pooled)."""
+    images, _, _ = cifar10_subset(subset_size, subset_seed, **load_kwargs)
+    if resolution != 32:
+        images = F.avg_pool2d(images, 32 // resolution)
     return images
 
 
 def _new_model(cfg: DiTPruningConfig) -> DiT:
-    return DiT(input_size=cfg.resolution, patch_size=cfg.patch_size, hidden_size=cfg.hidden_size,
-               depth=cfg.depth, num_heads=cfg.num_heads)
+    return DiT.from_config(cfg.dit, input_size=cfg.resolution)
 
 
 def _generate(model: DiT, cfg: DiTPruningConfig, n: int, seed: int, device) -> torch.Tensor:
     score_fn = FlatScore(model.eval())
-    gen = torch.Generator(device=device).manual_seed(seed)
     with torch.no_grad():
         flat = sample(score_fn, n, score_fn.dim, T=cfg.T, t0=cfg.t0, steps=cfg.sample_steps, denoise=True,
-                      batch_size=512, generator=gen, device=device)
+                      batch_size=512, generator=make_generator(seed, device), device=device)
     return flat.reshape(n, *score_fn.shape).clamp(-1, 1).cpu()
 
 
@@ -146,46 +148,51 @@ def _evaluate(model: DiT, cfg: DiTPruningConfig, train: torch.Tensor, real_featu
     }
 
 
-def _finetuned(base: DiT, remove: dict, cfg: DiTPruningConfig, train_flat: torch.Tensor, seed: int,
-               checkpoint: Path, device) -> DiT:
-    model = copy.deepcopy(base)
-    model.prune_heads({int(k): v for k, v in remove.items()})
-    gen = torch.Generator(device=device).manual_seed(10_000 + seed)
-    _, ema = train_resumable(FlatScore(model), train_flat, steps=cfg.finetune_steps, generator=gen,
-                             checkpoint_path=checkpoint, checkpoint_every=_every(cfg.finetune_steps),
-                             log_every=_every(cfg.finetune_steps) // 5, ema_decay=cfg.ema_decay, lr=cfg.lr,
-                             batch_size=cfg.batch_size, t0=cfg.t0, T=cfg.T, time_distribution="log_uniform",
-                             progress=None)
-    return ema.model.model
-
-
 def _every(steps: int) -> int:
     """Checkpoint interval: about 10 per stage, a multiple of 5 (the logging interval divides it)."""
     return max(5, 5 * math.ceil(steps / 50))
 
 
+def _train(model: DiT, cfg: DiTPruningConfig, train_flat: torch.Tensor, *, steps: int, interval: int, generator,
+           checkpoint: Path, progress: bool) -> EMA:
+    """DSM training of ``model`` up to ``steps`` in total, resuming from ``checkpoint``; returns the EMA."""
+    _, ema = train_resumable(FlatScore(model), train_flat, steps=steps, generator=generator,
+                             checkpoint_path=checkpoint, checkpoint_every=_every(interval),
+                             log_every=_every(interval) // 5, ema_decay=cfg.ema_decay, lr=cfg.lr,
+                             batch_size=cfg.batch_size, t0=cfg.t0, T=cfg.T, time_distribution="log_uniform",
+                             progress=progress)
+    return ema
+
+
+def _finetuned(base: DiT, remove: dict, cfg: DiTPruningConfig, train_flat: torch.Tensor, seed: int,
+               checkpoint: Path, device, progress: bool) -> DiT:
+    model = copy.deepcopy(base)
+    model.prune_heads({int(k): v for k, v in remove.items()})
+    ema = _train(model, cfg, train_flat, steps=cfg.finetune_steps, interval=cfg.finetune_steps,
+                 generator=make_generator(10_000 + seed, device), checkpoint=checkpoint, progress=progress)
+    return ema.model.model
+
+
 def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_features: torch.Tensor, feature_net,
-             folder: Path, device) -> dict:
+             folder: Path, device, *, progress: bool = False) -> dict:
     """One seed of the experiment (resumable through ``folder``); returns its results."""
-    stages = StageCache(folder)
+    folder = Path(folder)
+    stages = StageCache(folder, config=cfg)
     train_flat = train.flatten(1).to(device)
     torch.manual_seed(seed)
     model = _new_model(cfg).to(device)
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = make_generator(seed, device)
     ema = None
     for milestone in cfg.memorization_milestones:
-        _, ema = train_resumable(FlatScore(model), train_flat, steps=milestone, generator=gen,
-                                 checkpoint_path=folder / "original.pt", checkpoint_every=_every(cfg.train_steps),
-                                 log_every=_every(cfg.train_steps) // 5, ema_decay=cfg.ema_decay, lr=cfg.lr,
-                                 batch_size=cfg.batch_size, t0=cfg.t0, T=cfg.T, time_distribution="log_uniform",
-                             progress=None)
+        ema = _train(model, cfg, train_flat, steps=milestone, interval=cfg.train_steps, generator=gen,
+                     checkpoint=folder / "original.pt", progress=progress)
         stages.get(f"memorization@{milestone}", lambda: memorization_fraction(
             _generate(ema.model.model, cfg, cfg.milestone_samples, seed, device).flatten(1), train.flatten(1)))
     original = ema.model.model.eval()
 
     def importance(times, method):
         draws = importance_draws(train, cfg.importance_draws, horizon=cfg.horizon, times=times, T=cfg.T,
-                                 generator=torch.Generator().manual_seed(seed))
+                                 generator=make_generator(seed))
         draws = type(draws)(draws.x0.to(device), draws.t.to(device), draws.z.to(device))
         fn = ablation_importance if method == "ablation" else taylor_importance
         return fn(original, draws).tolist()
@@ -195,9 +202,9 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
     large = torch.tensor(stages.get("importance_large_ablation", lambda: importance("large", "ablation")))
     remove = stages.get("remove_pruned", lambda: heads_to_prune(small, cfg.prune_ratio))
     remove_random = stages.get("remove_random", lambda: random_heads_to_prune(
-        original.heads_per_layer(), cfg.prune_ratio, generator=torch.Generator().manual_seed(20_000 + seed)))
-    pruned = _finetuned(original, remove, cfg, train_flat, seed, folder / "pruned.pt", device)
-    random_pruned = _finetuned(original, remove_random, cfg, train_flat, seed, folder / "random.pt", device)
+        original.heads_per_layer(), cfg.prune_ratio, generator=make_generator(20_000 + seed)))
+    pruned = _finetuned(original, remove, cfg, train_flat, seed, folder / "pruned.pt", device, progress)
+    random_pruned = _finetuned(original, remove_random, cfg, train_flat, seed, folder / "random.pt", device, progress)
 
     out = {
         "memorization_over_steps": {m: stages.done[f"memorization@{m}"] for m in cfg.memorization_milestones},
@@ -207,22 +214,38 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
         "rank_agreement_small_vs_large_t": rank_agreement(small, large),
         "removed_pruned": remove, "removed_random": remove_random,
     }
-    for name, m in (("original", original), ("pruned", pruned), ("random", random_pruned)):
+    for name, m in zip(MODELS, (original, pruned, random_pruned)):
         out[name] = stages.get(f"eval_{name}", lambda m=m: _evaluate(m, cfg, train, real_features, feature_net,
                                                                       seed, device))
     return out
 
 
-def load_stage_model(cfg: DiTPruningConfig, folder: Path, stage: str = "original") -> DiT:
-    """The EMA model of a finished stage (``original``, ``pruned`` or ``random``) of one seed's run."""
-    if stage not in ("original", "pruned", "random"):
-        raise ValueError(f"stage must be 'original', 'pruned' or 'random', got {stage!r}")
-    from .training import EMA, load_checkpoint
+def run(config: DiTPruningConfig, *, device=None, progress: bool = False, workdir: Path | str | None = None) -> dict:
+    """The whole experiment: every seed of ``config`` (CPU unless ``device``), seed ``k`` resumable from
+    ``<workdir>/seed<k>/`` (``workdir=None``: a temporary folder, deleted at the end)."""
+    device = torch.device("cpu") if device is None else torch.device(device)
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="dit_pruning-") as tmp:
+            return run(config, device=device, progress=progress, workdir=tmp)
+    train = load_data(config.subset_size, config.resolution, config.subset_seed)
+    feature_net = cifar_feature_net(train_size=config.feature_train_size, epochs=config.feature_epochs, device=device)
+    real_features = extract_features(feature_net, train)
+    per_seed = [run_seed(config, seed, train, real_features, feature_net, Path(workdir) / f"seed{seed}", device,
+                         progress=progress) for seed in config.seeds]
+    setup = {key: getattr(config, key) for key in ("subset_size", "subset_seed", "resolution", "train_steps",
+                                                   "prune_ratio")}
+    return {"feature_space": FEATURE_SPACE, "feature_net_test_accuracy": feature_net.test_accuracy,
+            "table": summarize_seeds(per_seed), "paper_table": PAPER_TABLE, "per_seed": per_seed, "setup": setup}
 
+
+def load_stage_model(cfg: DiTPruningConfig, folder: Path | str, stage: str = "original") -> DiT:
+    """The EMA model of a finished stage (``original``, ``pruned`` or ``random``) of one seed's run folder."""
+    if stage not in MODELS:
+        raise ValueError(f"stage must be one of {MODELS}, got {stage!r}")
     folder = Path(folder)
     model = _new_model(cfg)
     if stage != "original":
-        remove = json.loads((folder / "stages.json").read_text())[f"remove_{'pruned' if stage == 'pruned' else 'random'}"]
+        remove = json.loads((folder / "stages.json").read_text())[f"remove_{stage}"]
         model.prune_heads({int(k): v for k, v in remove.items()})
     wrapper = FlatScore(model)
     ema = EMA(wrapper)
@@ -230,34 +253,10 @@ def load_stage_model(cfg: DiTPruningConfig, folder: Path, stage: str = "original
     return ema.model.model.eval()
 
 
-def results_table(table: dict, paper: dict = PAPER_TABLE) -> str:
-    """Markdown table: our mean +- std beside the paper's numbers, for original / pruned / random."""
-    names = {"original": "Original", "pruned": "Ours (pruned, Algorithm 1)", "random": "Random pruning"}
-    lines = ["| model | Mem. % (ours) | Mem. % (paper) | P (ours) | P (paper) | R (ours) | R (paper) "
-             "| FD (ours, feature net) | FID (paper, Inception) | heads | parameters |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for key, label in names.items():
-        row, ref = table[key], paper[key]
-        fmt = lambda k, scale=1.0, digits=2: f"{scale * row[k]['mean']:.{digits}f} ± {scale * row[k]['std']:.{digits}f}"
-        lines.append(f"| {label} | {fmt('memorization', 100, 1)} | {100 * ref['memorization']:.2f} "
-                     f"| {fmt('precision')} | {ref['precision']:.2f} | {fmt('recall')} | {ref['recall']:.2f} "
-                     f"| {fmt('fid')} | {ref['fid']:.2f} | {row['num_heads']['mean']:.0f} "
-                     f"| {row['num_parameters']['mean']:,.0f} |")
-    return "\n".join(lines)
-
-
 def summarize_seeds(per_seed: list[dict]) -> dict:
-    """Mean and standard deviation over seeds of every metric, per model (original / pruned / random)."""
-    table = {}
-    for name in ("original", "pruned", "random"):
-        row = {}
-        for key in ("memorization", "precision", "recall", "fid", "num_heads", "num_parameters",
-                    "sampling_seconds_per_image"):
-            values = torch.tensor([float(s[name][key]) for s in per_seed], dtype=torch.float64)
-            row[key] = {"mean": values.mean().item(),
-                        "std": values.std().item() if len(values) > 1 else 0.0}
-        table[name] = row
-    return table
+    """Mean and sample standard deviation over seeds of every metric, per model (original / pruned / random)."""
+    keys = ("memorization", "precision", "recall", "fid", "num_heads", "num_parameters", "sampling_seconds_per_image")
+    return {name: {key: mean_std([s[name][key] for s in per_seed]) for key in keys} for name in MODELS}
 
 
 def seed_comparisons(per_seed: list[dict]) -> dict:
@@ -276,17 +275,54 @@ def seed_comparisons(per_seed: list[dict]) -> dict:
     return out
 
 
-def run(profile: str, *, results_dir: Path | None = None, **load_kwargs) -> tuple[dict, dict]:
-    """The whole experiment for ``profile``: ``(config, results)`` for :func:`memsep_lib.results.save_results`."""
-    cfg = config_for(profile)
-    device = get_device()
-    train = load_data(cfg, **load_kwargs)
-    feature_net = cifar_feature_net(train_size=cfg.feature_train_size, epochs=cfg.feature_epochs, device=device,
-                                    **load_kwargs)
-    real_features = extract_features(feature_net, train)
-    root = Path(results_dir or RESULTS_DIR) / "checkpoints" / f"dit_pruning-{profile}"
-    per_seed = [run_seed(cfg, seed, train, real_features, feature_net, root / f"seed{seed}", device)
-                for seed in cfg.seeds]
-    results = {"feature_space": FEATURE_SPACE, "feature_net_test_accuracy": feature_net.test_accuracy,
-               "table": summarize_seeds(per_seed), "paper_table": PAPER_TABLE, "per_seed": per_seed}
-    return asdict(cfg), results
+def _pm(row: dict, key: str, scale: float = 1.0, digits: int = 2) -> str:
+    return f"{scale * row[key]['mean']:.{digits}f} ± {scale * row[key]['std']:.{digits}f}"
+
+
+def results_table(table: dict, paper: dict = PAPER_TABLE) -> str:
+    """Markdown table: our mean +- std beside the paper's numbers, for original / pruned / random."""
+    names = {"original": "Original", "pruned": "Ours (pruned, Algorithm 1)", "random": "Random pruning"}
+    lines = ["| model | Mem. % (ours) | Mem. % (paper) | P (ours) | P (paper) | R (ours) | R (paper) "
+             "| FD (ours, feature net) | FID (paper, Inception) | heads | parameters |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, label in names.items():
+        row, ref = table[key], paper[key]
+        lines.append(f"| {label} | {_pm(row, 'memorization', 100, 1)} | {100 * ref['memorization']:.2f} "
+                     f"| {_pm(row, 'precision')} | {ref['precision']:.2f} | {_pm(row, 'recall')} | {ref['recall']:.2f} "
+                     f"| {_pm(row, 'fid')} | {ref['fid']:.2f} | {row['num_heads']['mean']:.0f} "
+                     f"| {row['num_parameters']['mean']:,.0f} |")
+    return "\n".join(lines)
+
+
+def verdict(results: dict) -> dict[str, bool]:
+    """The pipeline's invariants: every pruned model has ``round(eta * #heads)`` heads fewer than the original,
+    and memorisation, precision and recall lie in ``[0, 1]``, FD ``>= 0``."""
+    per_seed, ratio = results["per_seed"], results["setup"]["prune_ratio"]
+    total = per_seed[0]["original"]["num_heads"]
+    removed = round(ratio * total)
+    heads = all(s["original"]["num_heads"] == total and s[m]["num_heads"] == total - removed
+                for s in per_seed for m in ("pruned", "random"))
+    ranges = all(0 <= s[m][k] <= 1 for s in per_seed for m in MODELS for k in ("memorization", "precision", "recall"))
+    fd = all(s[m]["fid"] >= 0 for s in per_seed for m in MODELS)
+    return {f"pruned heads: {removed} of {total} ({100 * ratio:.0f}%) in every pruned model": heads,
+            "memorisation, precision, recall in [0, 1] and FD >= 0": ranges and fd}
+
+
+def facts(results: dict) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, formatted as it prints them."""
+    per_seed, table, setup = results["per_seed"], results["table"], results["setup"]
+    counts = seed_comparisons(per_seed)
+    rho = lambda key: f"{mean_std([s[key] for s in per_seed])['mean']:.2f}"
+    out = {"feature_accuracy": f"{100 * results['feature_net_test_accuracy']:.1f}",
+           "rho_taylor": rho("rank_agreement_taylor_vs_ablation"), "rho_large": rho("rank_agreement_small_vs_large_t"),
+           "setup": f"{setup['subset_size']} images at {setup['resolution']}×{setup['resolution']} for "
+                    f"{setup['train_steps']:,} steps",
+           "seeds": str(counts["seeds"])}
+    for m in MODELS:
+        out[f"mem_{m}"], out[f"fd_{m}"] = _pm(table[m], "memorization", 100, 1), _pm(table[m], "fid")
+    for key, name in (("memorization: pruned < original", "mem_pruned_lt_original"),
+                      ("memorization: random < pruned", "mem_random_lt_pruned"),
+                      ("fid: pruned < random", "fd_pruned_lt_random"),
+                      ("fid: pruned < original", "fd_pruned_lt_original")):
+        out[name] = str(counts[key])
+    return out

@@ -1,18 +1,12 @@
-"""Figures of chapter: Chapter 7 (DiT head pruning): importance heatmaps, memorisation over training, sample grids
+"""Figures of chapter 7 (DiT head pruning): importance heatmaps, memorisation over training, sample grids.
 
-Matplotlib only (moved from memsep_lib.plotting)."""
+Matplotlib only: every function takes results (lists, tables) and draws them.
+"""
 
 from __future__ import annotations
 
-import math
-
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
-
-# ===========================================================================================
-# Chapter 7 (DiT head pruning): importance heatmaps, memorisation over training, sample grids
-# ===========================================================================================
 
 
 def plot_head_importance(tables: dict, removed: dict, *, axes=None):

@@ -23,20 +23,17 @@ import torch
 
 from memsep_lib.config import make_generator
 from memsep_lib.fits import power_law_fit
-from memsep_lib.losses import loss_gap
 from memsep_lib.mixtures import GaussianMixture, well_separated_mixture
-from memsep_lib.process import add_noise, alpha, sigma
 from memsep_lib.progress import progress_bar
 from memsep_lib.results import StageCache, jsonable
-from memsep_lib.scores import empirical_log_prob
-from memsep_lib.validation import check_points, check_positive_int, check_time
+from memsep_lib.validation import check_positive_int, check_time
 
+from .estimators import crossover_scale, loss_gap_over_datasets
 from .theory import bound_scale, in_small_t_interval, isolated_loss_gap, isolated_ratio, \
     predicted_crossover_exponent, small_t_end
 
 __all__ = ["NAME", "DESCRIPTION", "COST", "RATIO_FLOOR", "MIN_CONFIGURATIONS", "LossGapBoundConfig", "CONFIGS",
-           "log_grid", "spacing_scale", "own_posterior_weight", "loss_gap_over_datasets", "crossover_scale",
-           "t_curves", "d_sigma_dependence", "n_dependence", "empirical_constant", "run", "verdict", "facts",
+           "log_grid", "t_curves", "d_sigma_dependence", "n_dependence", "empirical_constant", "run", "verdict", "facts",
            "explore"]
 
 NAME = "loss_gap_bound"
@@ -113,109 +110,6 @@ CONFIGS = {
         decay_n_values=(100, 316, 1000, 3162, 10_000, 31_623, 100_000), decay_t_values=log_grid(1e-4, 8.0, 22),
         decay_reps=5, decay_num_samples=4096),
 }
-
-
-# ----------------------------------------------------------------------------------------------
-# Estimators on one training set
-# ----------------------------------------------------------------------------------------------
-def spacing_scale(data: torch.Tensor, *, num_queries: int = 512,
-                  generator: torch.Generator | None = None) -> float:
-    """``rho(D) = r_NN / (2 sqrt(2 log n))``, ``r_NN`` the median nearest-neighbour distance in ``D``.
-
-    The median is estimated from ``num_queries`` random points of ``D`` (all of them if ``n`` is smaller).
-    """
-    check_points(data, "data")
-    check_positive_int(num_queries, "num_queries")
-    n = data.shape[0]
-    if n < 2:
-        raise ValueError("data must contain at least two points")
-    if n > num_queries:
-        dev = generator.device if generator is not None else data.device
-        idx = torch.randperm(n, generator=generator, device=dev)[:num_queries].to(data.device)
-    else:
-        idx = torch.arange(n, device=data.device)
-    q = data[idx].double()
-    best = torch.full((q.shape[0],), math.inf, dtype=torch.float64, device=data.device)
-    for start in range(0, n, 8192):
-        dist = torch.cdist(q, data[start:start + 8192].double())
-        own = (idx >= start) & (idx < start + dist.shape[1])
-        dist[own.nonzero()[:, 0], (idx[own] - start)] = math.inf     # a point is not its own neighbour
-        best = torch.minimum(best, dist.min(1).values)
-    return best.median().item() / (2.0 * math.sqrt(2.0 * math.log(n)))
-
-
-def own_posterior_weight(data: torch.Tensor, t, *, num_samples: int,
-                         generator: torch.Generator | None = None) -> float:
-    """``E_{i, Z} w_i(a_t x_i + s_t Z)``: mean posterior weight of the sample that was noised.
-
-    ``log w_i(x) = -|Z|^2/2 - logsumexp_j(-|x - a_t x_j|^2 / (2 s_t^2))``; near 1 the empirical score
-    at ``X_t`` is the conditional score ``-Z/s_t``.
-    """
-    t = check_time(t)
-    check_points(data, "data")
-    check_positive_int(num_samples, "num_samples")
-    n, d = data.shape
-    dev = generator.device if generator is not None else data.device
-    idx = torch.randint(0, n, (num_samples,), generator=generator, device=dev).to(data.device)
-    z = torch.randn(num_samples, d, generator=generator, device=dev, dtype=data.dtype).to(data.device)
-    x, _ = add_noise(data[idx], t, noise=z)
-    s = sigma(t)
-    log_norm = empirical_log_prob(x, t, data).double() + math.log(n) + 0.5 * d * math.log(2 * math.pi * s * s)
-    log_w = -0.5 * (z.double() ** 2).sum(1) - log_norm
-    return log_w.clamp_max(0.0).exp().mean().item()
-
-
-def loss_gap_over_datasets(mixture: GaussianMixture, n: int, t_values: Sequence[float], *, reps: int,
-                           num_samples: int, generator: torch.Generator,
-                           own_weight_samples: int = 0) -> dict:
-    """``E_D[Loss-Gap_t]`` over ``reps`` independent training sets ``D ~ P^n`` (score_fn = true score).
-
-    Lists over ``t_values``: ``mean``, ``stderr`` (std over the ``D`` / sqrt(reps), Monte-Carlo error
-    included); ``spacing`` (mean ``rho(D)``); with ``own_weight_samples > 0``, ``own_weight`` (mean over ``D``).
-    """
-    check_positive_int(n, "n")
-    check_positive_int(reps, "reps")
-    if n < 2:
-        raise ValueError("n must be >= 2")
-    values = np.zeros((reps, len(t_values)))
-    weights = np.zeros((reps, len(t_values)))
-    spacing = []
-    for r in range(reps):
-        data = mixture.sample(n, generator=generator)
-        spacing.append(spacing_scale(data, generator=generator))
-        for j, t in enumerate(t_values):
-            values[r, j] = loss_gap(data, mixture.score, t, num_samples=num_samples, generator=generator).value
-            if own_weight_samples:
-                weights[r, j] = own_posterior_weight(data, t, num_samples=own_weight_samples, generator=generator)
-    out = {
-        "mean": values.mean(0).tolist(),
-        "stderr": (values.std(0, ddof=1) / math.sqrt(reps)).tolist() if reps > 1 else [math.nan] * len(t_values),
-        "spacing": float(np.mean(spacing)),
-    }
-    if own_weight_samples:
-        out["own_weight"] = weights.mean(0).tolist()
-    return out
-
-
-def crossover_scale(t_values: Sequence[float], fraction_of_isolated: Sequence[float],
-                    level: float = 0.5) -> float | None:
-    """Noise-to-signal ratio ``s_t/a_t`` where ``E_D[LG] / LG_iso`` first falls below ``level``.
-
-    Linear interpolation in ``log(s_t/a_t)``; None if the curve starts below ``level`` or never falls below it.
-    """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    if len(t_values) != len(fraction_of_isolated) or len(t_values) < 2:
-        raise ValueError("t_values and fraction_of_isolated must have the same length (>= 2)")
-    u = [math.log(sigma(t) / alpha(t)) for t in t_values]
-    q = list(fraction_of_isolated)
-    if q[0] < level:
-        return None
-    for j in range(1, len(q)):
-        if q[j] < level:
-            w = (q[j - 1] - level) / (q[j - 1] - q[j])
-            return math.exp(u[j - 1] + w * (u[j] - u[j - 1]))
-    return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -376,6 +270,11 @@ def verdict(results: dict) -> dict[str, bool]:
     }
 
 
+def _num(value, spec: str) -> str:
+    """``value`` formatted with ``spec``; ``"n/a"`` where there is none (a fit not made, an infinite error)."""
+    return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
+
+
 def facts(results: dict) -> dict[str, str]:
     """Every number the chapter's prose glues (``lgb_*``), formatted as the prose shows it."""
     small, big = results["t_curves"]["curves"][0], results["t_curves"]["curves"][-1]
@@ -387,29 +286,31 @@ def facts(results: dict) -> dict[str, str]:
     where = const["where"]
     lam = (where.get("std") or results["std"]) ** 2
 
-    def crossover(per):
-        return per["fit_crossover"]["exponent"] if per["fit_crossover"] else math.nan
+    def slope(per, fit):
+        return (per[fit] or {}).get("exponent")
 
     return {
-        "lgb_t_small_d": f"{small['d']}", "lgb_t_small_d_end": f"{small['t_end']:.1g}",
-        "lgb_t_big_d": f"{big['d']}", "lgb_t_big_d_end": f"{big['t_end']:.2g}",
-        "lgb_t_first_ratio_big_d": f"{big['ratio'][0]:.2f}", "lgb_t_n": f"{big['n']}",
+        "lgb_t_small_d": f"{small['d']}", "lgb_t_small_d_end": _num(small["t_end"], ".1g"),
+        "lgb_t_big_d": f"{big['d']}", "lgb_t_big_d_end": _num(big["t_end"], ".2g"),
+        "lgb_t_first_ratio_big_d": _num(big["ratio"][0], ".2f"), "lgb_t_n": f"{big['n']}",
         "lgb_ds_t": f"{ds['t']}",
-        "lgb_d_exponent": f"{ds['fit_d']['exponent']:.3f}", "lgb_d_exponent_se": f"{ds['fit_d']['stderr']:.1g}",
+        "lgb_d_exponent": _num(ds["fit_d"]["exponent"], ".3f"), "lgb_d_exponent_se": _num(ds["fit_d"]["stderr"], ".1g"),
         "lgb_sigma_lo": f"{inside[0]['std']}", "lgb_sigma_hi": f"{inside[-1]['std']}",
-        "lgb_sigma_growth": f"{inside[-1]['mean'] / inside[0]['mean']:.2f}",
-        "lgb_trace_growth": f"{inside[-1]['trace_sigma'] / inside[0]['trace_sigma']:.0f}",
-        "lgb_sigma_out": f"{ds['by_sigma'][0]['std']}", "lgb_sigma_out_ratio": f"{ds['by_sigma'][0]['ratio']:.2g}",
+        "lgb_sigma_growth": _num(inside[-1]["mean"] / inside[0]["mean"], ".2f"),
+        "lgb_trace_growth": _num(inside[-1]["trace_sigma"] / inside[0]["trace_sigma"], ".0f"),
+        "lgb_sigma_out": f"{ds['by_sigma'][0]['std']}", "lgb_sigma_out_ratio": _num(ds["by_sigma"][0]["ratio"], ".2g"),
         "lgb_n_t": f"{nd['t_fix']}", "lgb_n_max": f"{max(nd['n_values'])}",
-        "lgb_n_d_lo": f"{lo['d']}", "lgb_n_slope_lo": f"{lo['fit_t_fix']['exponent']:.2f}",
-        "lgb_n_cross_lo": f"{crossover(lo):.2f}", "lgb_n_pred_lo": f"{lo['predicted_crossover_exponent']:.2f}",
-        "lgb_n_d_hi": f"{hi['d']}", "lgb_n_slope_hi": f"{hi['fit_t_fix']['exponent']:.3f}",
-        "lgb_n_cross_hi": f"{crossover(hi):.2f}", "lgb_n_pred_hi": f"{hi['predicted_crossover_exponent']:.2f}",
-        "lgb_c_min": f"{const['min_ratio']:.2f}", "lgb_c_se": f"{const['stderr']:.1g}",
-        "lgb_c_median": f"{const['median_ratio']:.2f}", "lgb_c_configs": f"{const['configs']}",
-        "lgb_c_d": f"{where['d']}", "lgb_c_t": f"{where['t']:.2g}",
-        "lgb_c_iso": f"{isolated_ratio([where['t']], where['d'], lam)[0]:.2f}",
-        "lgb_floor": f"{RATIO_FLOOR:.3g}",
+        "lgb_n_d_lo": f"{lo['d']}", "lgb_n_slope_lo": _num(slope(lo, "fit_t_fix"), ".2f"),
+        "lgb_n_cross_lo": _num(slope(lo, "fit_crossover"), ".2f"),
+        "lgb_n_pred_lo": _num(lo["predicted_crossover_exponent"], ".2f"),
+        "lgb_n_d_hi": f"{hi['d']}", "lgb_n_slope_hi": _num(slope(hi, "fit_t_fix"), ".3f"),
+        "lgb_n_cross_hi": _num(slope(hi, "fit_crossover"), ".2f"),
+        "lgb_n_pred_hi": _num(hi["predicted_crossover_exponent"], ".2f"),
+        "lgb_c_min": _num(const["min_ratio"], ".2f"), "lgb_c_se": _num(const["stderr"], ".1g"),
+        "lgb_c_median": _num(const["median_ratio"], ".2f"), "lgb_c_configs": f"{const['configs']}",
+        "lgb_c_d": f"{where['d']}", "lgb_c_t": _num(where["t"], ".2g"),
+        "lgb_c_iso": _num(isolated_ratio([where["t"]], where["d"], lam)[0], ".2f"),
+        "lgb_floor": _num(RATIO_FLOOR, ".3g"),
     }
 
 

@@ -1,44 +1,37 @@
-"""Figures of chapter: Chapter 3 (Theorem 4.3, Loss-Gap lower bound): ratio against t, d / tr Sigma, n; explorer
+"""Figures of chapter 3 (Theorem 4.3): the ratio to the bound against t, d / tr Sigma and n; the explorer.
 
-Matplotlib only (moved from memsep_lib.plotting)."""
+Matplotlib only: each function draws the results of :mod:`.experiment` (and the isolated-sample curves
+of :mod:`.theory`, computed by the caller) and computes nothing.
+"""
 
 from __future__ import annotations
 
-import math
-
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
-
-# ===========================================================================================
-# Chapter 3 (Theorem 4.3, Loss-Gap lower bound): ratio against t, d / tr Sigma, n; explorer
-# ===========================================================================================
 
 
-def _colours3(num: int):
+def _colours(num: int):
     return plt.cm.viridis(np.linspace(0.0, 0.85, max(num, 1)))
 
 
-def plot_loss_gap_ratio_vs_t(t_curves: dict, *, floor: float | None = None, title: str = "", axes=None):
-    """Part 1 of ``memsep_lib.loss_gap_bound``: ``E_D[LG_t]/(d s_t^-2 + tr Sigma)`` and own-sample weight against ``t``.
+def plot_loss_gap_ratio_vs_t(t_curves: dict, t_fine, isolated, *, floor: float | None = None, title: str = "",
+                             axes=None):
+    """Part 1: ``E_D[LG_t]/(d s_t^-2 + tr Sigma)`` and own-sample weight against ``t``.
 
-    Solid: measured ratio (error bars: standard error over training sets); dashed: the isolated-sample
-    prediction ``LG_iso / (d s_t^-2 + tr Sigma)``; dotted vertical line: end of the small-``t`` interval.
+    Solid: measured ratio (error bars: standard error over training sets); dashed: ``isolated[k]``, the
+    isolated-sample prediction ``LG_iso / (d s_t^-2 + tr Sigma)`` of curve ``k`` at ``t_fine``; dotted
+    vertical line: end of the small-``t`` interval.
     """
-    from memsep_lib.loss_gap_bound import bound_scale, isolated_loss_gap
-
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 4))
     ts = np.asarray(t_curves["t_values"])
-    fine = np.geomspace(ts[0], ts[-1], 200)
-    for colour, cur in zip(_colours3(len(t_curves["curves"])), t_curves["curves"]):
-        d, lam = cur["d"], cur["std"] ** 2
+    for colour, cur, iso in zip(_colours(len(t_curves["curves"])), t_curves["curves"], isolated, strict=True):
+        d = cur["d"]
         ratio = np.asarray(cur["ratio"], dtype=float)
         err = np.asarray([e if e is not None else np.nan for e in cur["ratio_stderr"]], dtype=float)
         axes[0].errorbar(ts, ratio, yerr=err, fmt="o-", ms=3.5, color=colour, capsize=2,
                          label=f"d={d} ($\\log n/d$={cur['log_n_over_d']:.2f})")
-        iso = [isolated_loss_gap(t, lam, d) / bound_scale(t, d, d * lam) for t in fine]
-        axes[0].plot(fine, iso, "--", color=colour, lw=1)
+        axes[0].plot(t_fine, iso, "--", color=colour, lw=1)
         for ax in axes:
             ax.axvline(cur["t_end"], color=colour, ls=":", lw=1.2)
         if "own_weight" in cur:
@@ -99,7 +92,7 @@ def plot_loss_gap_n_dependence(n_decay: dict, *, title: str = "", axes=None):
     """
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for colour, per in zip(_colours3(len(n_decay["per_d"])), n_decay["per_d"]):
+    for colour, per in zip(_colours(len(n_decay["per_d"])), n_decay["per_d"]):
         d, rows = per["d"], per["rows"]
         ns = np.asarray([r["n"] for r in rows], dtype=float)
         j = n_decay["t_values"].index(n_decay["t_fix"])
@@ -135,17 +128,11 @@ def plot_loss_gap_n_dependence(n_decay: dict, *, title: str = "", axes=None):
 
 
 def plot_loss_gap_explorer(ex: dict, *, floor: float | None = None, label: str = "", ax=None):
-    """The chapter's explorer: ratio curve of one configuration (``memsep_lib.loss_gap_bound.explore``)."""
-    from memsep_lib.loss_gap_bound import bound_scale, isolated_loss_gap
-
+    """The chapter's explorer: ratio curve of one configuration, as :func:`.experiment.explore` returns it."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.8))
-    ts = np.asarray(ex["t_values"])
-    fine = np.geomspace(ts[0], ts[-1], 200)
-    lam = ex["std"] ** 2
-    ax.plot(ts, ex["ratio"], "o-", ms=3.5, label="measured")
-    ax.plot(fine, [isolated_loss_gap(t, lam, ex["d"]) / bound_scale(t, ex["d"], ex["d"] * lam) for t in fine],
-            "--", lw=1, label="isolated-sample formula")
+    ax.plot(ex["t_values"], ex["ratio"], "o-", ms=3.5, label="measured")
+    ax.plot(ex["t_fine"], ex["isolated"], "--", lw=1, label="isolated-sample formula")
     ax.plot([ex["t"]], [ex["ratio_at_t"]], "s", color="crimson", ms=8, label=f"t = {ex['t']:.3g}: {ex['ratio_at_t']:.2f}")
     ax.axvline(ex["t_end"], color="grey", ls=":", label=f"interval end t = {ex['t_end']:.2g}")
     if floor is not None:

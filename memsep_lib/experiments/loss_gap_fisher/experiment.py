@@ -11,38 +11,45 @@ one (``score_for``) makes the Loss-Gap that of another score, which the check mu
 side always uses the true score: it is a divergence between the two laws.
 
 Also here: the Fisher divergence taken under the *true* law, ``E_{X ~ P_t} |grad log p^_t - grad log p_t|^2``,
-which Proposition 4.1 is *not* about (:func:`fisher_under_true_law`).
+which Proposition 4.1 is *not* about (:func:`fisher_under_true_law`), and the exact two-point example
+of :func:`.derivations.two_point_example`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Callable, Sequence
 
+import mpmath
 import torch
 
-from .config import by_profile, get_device
-from .losses import MonteCarloEstimate, fisher_divergence, loss_gap
-from .mixtures import GaussianMixture, well_separated_mixture
-from .process import add_noise
-from .scores import empirical_score
-from .validation import check_points, check_positive_int, check_time
+from memsep_lib.config import make_generator
+from memsep_lib.losses import MonteCarloEstimate, fisher_divergence, loss_gap
+from memsep_lib.mixtures import GaussianMixture, well_separated_mixture
+from memsep_lib.process import add_noise, sigma
+from memsep_lib.progress import progress_bar
+from memsep_lib.results import StageCache
+from memsep_lib.scores import empirical_score
+from memsep_lib.stats import bonferroni_z
+from memsep_lib.validation import check_points, check_positive_int, check_time
 
-__all__ = [
-    "MODELS",
-    "make_model",
-    "Prop41Config",
-    "prop41_config",
-    "Prop41Row",
-    "Prop41Result",
-    "bonferroni_z",
-    "prop41_check",
-    "fisher_under_true_law",
-    "fisher_asymmetry",
-]
+from .derivations import two_point_example
 
+__all__ = ["NAME", "DESCRIPTION", "COST", "MODELS", "make_model", "LossGapFisherConfig", "CONFIGS", "prop41_check",
+           "summarize", "prop41_table", "fisher_under_true_law", "fisher_asymmetry", "WRONG_SCORES", "run",
+           "verdict", "facts"]
+
+NAME = "loss_gap_fisher"
+DESCRIPTION = ("Chapter 2, Proposition 4.1: Loss-Gap = Fisher(P^_t, P_t) by Monte Carlo over (model, d, t), "
+               "and the same squared score gap under P_t")
+COST = {
+    "ci": {"minutes": 0.7, "hardware": "2 CPU cores", "basis": "measured: 40 s"},
+    "cpu": {"minutes": 60, "hardware": "2 CPU cores", "basis": "estimate: ci run scaled by the sizes, not measured"},
+    "paper": {"minutes": 60, "hardware": "1 GPU", "basis": "estimate: cpu estimate scaled by the sizes, not measured"},
+}
 MODELS = ("gaussian", "mixture")
 
 
@@ -66,32 +73,45 @@ def make_model(name: str, d: int, *, generator: torch.Generator | None = None,
 
 
 @dataclass(frozen=True)
-class Prop41Config:
-    """Sizes of the Proposition 4.1 check: times ``ts``, dimensions ``ds``, ``n`` training points,
-    ``num_samples`` Monte-Carlo draws per estimate, base ``seed``, per-cell threshold ``z_threshold``
-    and the family-wise level ``family_alpha`` of the Bonferroni bound."""
+class LossGapFisherConfig:
+    """Sizes of Chapter 2's checks.
 
-    ts: tuple = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
-    ds: tuple = (2, 8, 32, 64)
+    Proposition 4.1: times ``ts``, dimensions ``ds``, ``models``, ``n`` training points, ``num_samples``
+    Monte-Carlo draws per estimate, base ``seed``, per-cell threshold ``z_threshold`` and the family-wise
+    level ``family_alpha`` of the Bonferroni bound; the wrong-score check reruns it on the mixture in
+    ``R^wrong_d`` at times ``wrong_ts``. Asymmetry: ``asym_n`` points of the mixture in each ``d`` of
+    ``asym_ds``, ``asym_samples`` draws per estimate, times ``asym_ts``.
+    """
+
+    ts: tuple
+    ds: tuple
+    n: int
+    num_samples: int
+    asym_ds: tuple
+    asym_n: int
+    asym_samples: int
+    asym_ts: tuple
     models: tuple = MODELS
-    n: int = 128
-    num_samples: int = 2048
     seed: int = 0
     z_threshold: float = 3.0
     family_alpha: float = 0.01
+    wrong_ts: tuple = (1e-2, 0.1, 1.0)
+    wrong_d: int = 8
 
     def __post_init__(self):
-        if not self.ts or any(check_time(t, "ts") != t for t in self.ts):
-            raise ValueError(f"ts must be a non-empty tuple of positive floats, got {self.ts}")
-        if not self.ds:
-            raise ValueError("ds must be non-empty")
-        for d in self.ds:
+        for name in ("ts", "asym_ts", "wrong_ts"):
+            times = getattr(self, name)
+            if not times or any(check_time(t, name) != t for t in times):
+                raise ValueError(f"{name} must be a non-empty tuple of positive floats, got {times}")
+        if not self.ds or not self.asym_ds:
+            raise ValueError("ds and asym_ds must be non-empty")
+        for d in (*self.ds, *self.asym_ds, self.wrong_d):
             check_positive_int(d, "ds")
         for m in self.models:
             if m not in MODELS:
                 raise ValueError(f"models must be drawn from {MODELS}, got {m!r}")
-        check_positive_int(self.n, "n")
-        check_positive_int(self.num_samples, "num_samples")
+        for name in ("n", "num_samples", "asym_n", "asym_samples"):
+            check_positive_int(getattr(self, name), name)
         if not (self.z_threshold > 0 and 0 < self.family_alpha < 1):
             raise ValueError("z_threshold must be > 0 and family_alpha in (0, 1)")
 
@@ -100,146 +120,75 @@ class Prop41Config:
         return len(self.models) * len(self.ds) * len(self.ts)
 
 
-def prop41_config(profile: str | None = None) -> Prop41Config:
-    """The check's sizes for the active (or given) profile; the one place they are set."""
-    return by_profile(
-        ci=Prop41Config(),
-        cpu=Prop41Config(ts=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0),
-                         ds=(2, 8, 32, 64, 128, 256), n=1024, num_samples=32768),
-        paper=Prop41Config(ts=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0),
-                           ds=(2, 8, 32, 64, 128, 256, 512, 1024), n=5000, num_samples=131072),
-        profile=profile)
+_LONG_TS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
+CONFIGS = {
+    "ci": LossGapFisherConfig(ts=(1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0), ds=(2, 8, 32, 64), n=128, num_samples=2048,
+                              asym_ds=(2, 16), asym_n=128, asym_samples=2048,
+                              asym_ts=(1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)),
+    "cpu": LossGapFisherConfig(ts=_LONG_TS, ds=(2, 8, 32, 64, 128, 256), n=1024, num_samples=32768,
+                               asym_ds=(2, 16, 64), asym_n=1024, asym_samples=32768, asym_ts=_LONG_TS),
+    "paper": LossGapFisherConfig(ts=_LONG_TS, ds=(2, 8, 32, 64, 128, 256, 512, 1024), n=5000, num_samples=131072,
+                                 asym_ds=(2, 16, 64, 256), asym_n=5000, asym_samples=131072, asym_ts=_LONG_TS),
+}
 
 
-@dataclass(frozen=True)
-class Prop41Row:
-    """One cell: ``loss_gap`` and ``fisher`` estimates with standard errors, and ``z`` of their difference."""
-
-    model: str
-    d: int
-    t: float
-    loss_gap: float
-    loss_gap_se: float
-    fisher: float
-    fisher_se: float
-    z: float
-
-    def as_dict(self) -> dict:
-        return dict(model=self.model, d=self.d, t=self.t, loss_gap=self.loss_gap, loss_gap_se=self.loss_gap_se,
-                    fisher=self.fisher, fisher_se=self.fisher_se, z=self.z)
-
-
-def bonferroni_z(num_tests: int, family_alpha: float) -> float:
-    """Two-sided per-test bound ``z`` with ``P(max_k |Z_k| > z) <= family_alpha`` for ``num_tests`` normal ``Z_k``."""
-    check_positive_int(num_tests, "num_tests")
-    if not 0 < family_alpha < 1:
-        raise ValueError(f"family_alpha must be in (0, 1), got {family_alpha}")
-    return NormalDist().inv_cdf(1 - family_alpha / (2 * num_tests))
-
-
-@dataclass(frozen=True)
-class Prop41Result:
-    """All cells of the check, with the verdicts.
-
-    ``all_agree``: every ``|z| <= z_threshold`` (3 SE). Under Proposition 4.1 each ``z`` is close to
-    ``N(0, 1)``, so ``expected_beyond = num_cells * P(|N(0,1)| > z_threshold)`` cells are expected
-    beyond it by chance alone; ``all_agree_family`` uses the Bonferroni bound ``family_z`` instead,
-    which all cells exceed together with probability at most ``family_alpha``.
-    """
-
-    rows: tuple
-    z_threshold: float
-    family_alpha: float
-    config: Prop41Config | None = field(default=None, compare=False)
-
-    @property
-    def num_cells(self) -> int:
-        return len(self.rows)
-
-    @property
-    def max_abs_z(self) -> float:
-        return max(abs(r.z) for r in self.rows)
-
-    @property
-    def num_beyond(self) -> int:
-        """Cells with ``|z| > z_threshold``."""
-        return sum(abs(r.z) > self.z_threshold for r in self.rows)
-
-    @property
-    def all_agree(self) -> bool:
-        return self.num_beyond == 0
-
-    @property
-    def expected_beyond(self) -> float:
-        return self.num_cells * 2 * (1 - NormalDist().cdf(self.z_threshold))
-
-    @property
-    def family_z(self) -> float:
-        return bonferroni_z(self.num_cells, self.family_alpha)
-
-    @property
-    def all_agree_family(self) -> bool:
-        return all(abs(r.z) <= self.family_z for r in self.rows)
-
-    def verdict(self) -> str:
-        """Machine-stable verdict lines (booleans, counts, rounded thresholds)."""
-        return "\n".join([
-            f"cells (model x d x t): {self.num_cells}",
-            f"all agree within {self.z_threshold:g} SE: {self.all_agree}",
-            f"cells beyond {self.z_threshold:g} SE: {self.num_beyond} "
-            f"(expected by chance alone: {self.expected_beyond:.2f})",
-            f"all agree within the family-wise bound {self.family_z:.2f} SE "
-            f"(Bonferroni, alpha {self.family_alpha:g}): {self.all_agree_family}",
-        ])
-
-    def to_markdown(self) -> str:
-        """The table, one row per cell, as Markdown."""
-        lines = ["| model | d | t | Loss-Gap (± SE) | Fisher (± SE) | z |", "|---|---:|---:|---:|---:|---:|"]
-        for r in self.rows:
-            flag = " **!**" if abs(r.z) > self.z_threshold else ""
-            lines.append(f"| {r.model} | {r.d} | {r.t:g} | {r.loss_gap:.4g} ± {r.loss_gap_se:.2g} "
-                         f"| {r.fisher:.4g} ± {r.fisher_se:.2g} | {r.z:+.2f}{flag} |")
-        return "\n".join(lines)
-
-
-def _generator(seed: int, device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-def prop41_check(config: Prop41Config | None = None, *,
-                 score_for: Callable[[GaussianMixture], Callable] | None = None,
-                 device=None, dtype=torch.float64) -> Prop41Result:
-    """Run the grid of ``config`` (default :func:`prop41_config`) and return a :class:`Prop41Result`.
+def prop41_check(config: LossGapFisherConfig, *, score_for: Callable[[GaussianMixture], Callable] | None = None,
+                 device=None, dtype=torch.float64, progress: bool = False) -> list[dict]:
+    """One row ``{"model", "d", "t", "loss_gap", "loss_gap_se", "fisher", "fisher_se", "z"}`` per cell of the grid.
 
     For each model and ``d`` one mixture and one training set (``n`` points) are drawn; for each ``t``
     the Loss-Gap of ``score_for(mixture)`` (default: the true score ``mixture.score``) and the Fisher
     divergence ``Fisher(P^_t, P_t)`` are estimated with two independent generators. Seeds derive from
     ``config.seed`` and the cell's position only.
     """
-    config = prop41_config() if config is None else config
-    if not isinstance(config, Prop41Config):
-        raise TypeError(f"config must be a Prop41Config, got {type(config).__name__}")
+    if not isinstance(config, LossGapFisherConfig):
+        raise TypeError(f"config must be a LossGapFisherConfig, got {type(config).__name__}")
     if score_for is not None and not callable(score_for):
         raise TypeError("score_for must be callable as score_for(mixture) -> score_fn")
-    device = get_device() if device is None else torch.device(device)
+    device = torch.device("cpu") if device is None else torch.device(device)
     rows = []
-    for mi, name in enumerate(config.models):
-        for di, d in enumerate(config.ds):
-            base = 1_000_003 * config.seed + 10_007 * mi + 101 * di
-            gen = _generator(base, device)
-            mixture = make_model(name, d, generator=gen, dtype=dtype, device=device)
-            data = mixture.sample(config.n, gen)
-            score_fn = mixture.score if score_for is None else score_for(mixture)
-            for ti, t in enumerate(config.ts):
-                cell = 2 * (base + ti) + 1
-                lg = loss_gap(data, score_fn, t, num_samples=config.num_samples,
-                              generator=_generator(cell, device))
-                fd = fisher_divergence(data, mixture.score, t, num_samples=config.num_samples,
-                                       generator=_generator(cell + 1_000_000_007, device))
-                se = math.hypot(lg.stderr, fd.stderr)
-                rows.append(Prop41Row(name, d, float(t), lg.value, lg.stderr, fd.value, fd.stderr,
-                                      (lg.value - fd.value) / se))
-    return Prop41Result(tuple(rows), config.z_threshold, config.family_alpha, config)
+    grid = [(mi, name, di, d) for mi, name in enumerate(config.models) for di, d in enumerate(config.ds)]
+    for mi, name, di, d in progress_bar(grid, enabled=progress, desc="Proposition 4.1"):
+        base = 1_000_003 * config.seed + 10_007 * mi + 101 * di
+        gen = make_generator(base, device)
+        mixture = make_model(name, d, generator=gen, dtype=dtype, device=device)
+        data = mixture.sample(config.n, gen)
+        score_fn = mixture.score if score_for is None else score_for(mixture)
+        for ti, t in enumerate(config.ts):
+            cell = 2 * (base + ti) + 1
+            lg = loss_gap(data, score_fn, t, num_samples=config.num_samples, generator=make_generator(cell, device))
+            fd = fisher_divergence(data, mixture.score, t, num_samples=config.num_samples,
+                                   generator=make_generator(cell + 1_000_000_007, device))
+            rows.append({"model": name, "d": d, "t": float(t), "loss_gap": lg.value, "loss_gap_se": lg.stderr,
+                         "fisher": fd.value, "fisher_se": fd.stderr,
+                         "z": (lg.value - fd.value) / math.hypot(lg.stderr, fd.stderr)})
+    return rows
+
+
+def summarize(rows: Sequence[dict], z_threshold: float, family_alpha: float) -> dict:
+    """Counts and verdicts of a grid of cells.
+
+    ``all_agree``: every ``|z| <= z_threshold``. Under Proposition 4.1 each ``z`` is close to ``N(0, 1)``,
+    so ``expected_beyond = num_cells * P(|N(0,1)| > z_threshold)`` cells are expected beyond it by chance
+    alone; ``all_agree_family`` uses the Bonferroni bound ``family_z`` instead, which all cells exceed
+    together with probability at most ``family_alpha``.
+    """
+    zs = [abs(r["z"]) for r in rows]
+    family_z = bonferroni_z(len(zs), family_alpha)
+    num_beyond = sum(z > z_threshold for z in zs)
+    return {"num_cells": len(zs), "max_abs_z": max(zs), "num_beyond": num_beyond, "all_agree": num_beyond == 0,
+            "expected_beyond": len(zs) * 2 * (1 - NormalDist().cdf(z_threshold)), "family_z": family_z,
+            "all_agree_family": all(z <= family_z for z in zs)}
+
+
+def prop41_table(rows: Sequence[dict], z_threshold: float) -> str:
+    """The cells as a Markdown table (``**!**`` marks ``|z| > z_threshold``)."""
+    lines = ["| model | d | t | Loss-Gap (± SE) | Fisher (± SE) | z |", "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        flag = " **!**" if abs(r["z"]) > z_threshold else ""
+        lines.append(f"| {r['model']} | {r['d']} | {r['t']:g} | {r['loss_gap']:.4g} ± {r['loss_gap_se']:.2g} "
+                     f"| {r['fisher']:.4g} ± {r['fisher_se']:.2g} | {r['z']:+.2f}{flag} |")
+    return "\n".join(lines)
 
 
 def fisher_under_true_law(data: torch.Tensor, mixture: GaussianMixture, t, *, num_samples: int,
@@ -268,9 +217,124 @@ def fisher_asymmetry(data: torch.Tensor, mixture: GaussianMixture, ts: Sequence[
     out = []
     for k, t in enumerate(ts):
         emp = fisher_divergence(data, mixture.score, t, num_samples=num_samples,
-                                generator=_generator(2 * (seed + k), data.device))
+                                generator=make_generator(2 * (seed + k), data.device))
         true = fisher_under_true_law(data, mixture, t, num_samples=num_samples,
-                                     generator=_generator(2 * (seed + k) + 1, data.device))
+                                     generator=make_generator(2 * (seed + k) + 1, data.device))
         out.append(dict(t=float(t), empirical_law=emp.value, empirical_law_se=emp.stderr,
                         true_law=true.value, true_law_se=true.stderr, ratio=true.value / emp.value))
     return out
+
+
+def _asymmetry(config: LossGapFisherConfig, device, progress: bool) -> dict:
+    """:func:`fisher_asymmetry` for the mixture in each ``d`` of ``asym_ds``: ``{"d = <d>": rows}``."""
+    curves = {}
+    for d in progress_bar(config.asym_ds, enabled=progress, desc="asymmetry"):
+        gen = make_generator(100 + d, device)
+        mixture = make_model("mixture", d, generator=gen, device=device)
+        train = mixture.sample(config.asym_n, gen)
+        curves[f"d = {d}"] = fisher_asymmetry(train, mixture, config.asym_ts, num_samples=config.asym_samples,
+                                              seed=7 * d)
+    return curves
+
+
+# Scores handed to the Loss-Gap instead of the true one: the first must be flagged, the second (a 10%
+# error, of order d against a Loss-Gap of order d/s_t^2) is below the check's resolution.
+WRONG_SCORES = {
+    "score of N(0, I)": lambda mixture: (lambda x, t: -x),
+    "1.1 x true score": lambda mixture: (lambda x, t: 1.1 * mixture.score(x, t)),
+}
+
+
+def _two_point() -> dict:
+    """:func:`.derivations.two_point_example` at ``{-1, 2}``, ``t = log 2``, its values as 30-digit strings."""
+    ex = two_point_example(-1, 2)
+    return {"cross_integrand_is_zero": ex.cross_integrand_is_zero, "digits": 30,
+            **{k: mpmath.nstr(v, 30) for k, v in (("cross_part_g", ex.cross_parts[0]),
+                                                  ("cross_part_s_hat", ex.cross_parts[1]), ("loss_gap", ex.loss_gap),
+                                                  ("fisher_empirical", ex.fisher_empirical),
+                                                  ("fisher_true", ex.fisher_true))}}
+
+
+def run(config: LossGapFisherConfig, *, device=None, progress: bool = False, workdir=None) -> dict:
+    """The chapter's checks: ``{"two_point", "asymmetry", "prop41", "wrong_scores"}`` and the config values
+    that :func:`verdict` and :func:`facts` read (``n``, ``num_samples``, ``z_threshold``, ``family_alpha``)."""
+    if not isinstance(config, LossGapFisherConfig):
+        raise TypeError(f"config must be a LossGapFisherConfig, got {type(config).__name__}")
+    device = torch.device("cpu") if device is None else torch.device(device)
+    cache = StageCache(workdir, config=config) if workdir is not None else None
+    stage = (lambda name, compute: cache.get(name, compute)) if cache else (lambda name, compute: compute())
+    wrong = dataclasses.replace(config, ts=config.wrong_ts, ds=(config.wrong_d,), models=("mixture",))
+    return {
+        "two_point": stage("two_point", _two_point),
+        "asymmetry": stage("asymmetry", lambda: _asymmetry(config, device, progress)),
+        "prop41": stage("prop41", lambda: prop41_check(config, device=device, progress=progress)),
+        "wrong_scores": stage("wrong_scores", lambda: {name: prop41_check(wrong, score_for=fn, device=device)
+                                                       for name, fn in WRONG_SCORES.items()}),
+        "n": config.n, "num_samples": config.num_samples, "z_threshold": config.z_threshold,
+        "family_alpha": config.family_alpha,
+    }
+
+
+def verdict(results: dict) -> dict[str, bool]:
+    """The chapter's claims, from the raw numbers of :func:`run`."""
+    two = results["two_point"]
+    with mpmath.workdps(two["digits"]):
+        lg, fe, ft = (mpmath.mpf(two[k]) for k in ("loss_gap", "fisher_empirical", "fisher_true"))
+        gap_agrees, true_differs = abs(lg - fe) < mpmath.mpf(10) ** -25, abs(ft - fe) > 1e-3
+    z, alpha = results["z_threshold"], results["family_alpha"]
+    main = summarize(results["prop41"], z, alpha)
+    small_t = [rows[0]["ratio"] for rows in results["asymmetry"].values()]
+    flagged = {name: not summarize(rows, z, alpha)["all_agree"] for name, rows in results["wrong_scores"].items()}
+    return {
+        "two points: cross-term integrand is exactly zero": two["cross_integrand_is_zero"],
+        "two points: Loss-Gap == Fisher(P^_t, P_t) to 25 digits": gap_agrees,
+        "two points: the same expectation under P_t differs (by more than 1e-3)": true_differs,
+        "smallest t: E under P_t exceeds E under P^_t more than tenfold for every d": all(r > 10 for r in small_t),
+        "all cells agree within z_threshold SE": main["all_agree"],
+        "all cells agree within the family-wise bound": main["all_agree_family"],
+        "score of N(0, I) flagged (some cell beyond z_threshold SE)": flagged["score of N(0, I)"],
+        "1.1 x true score not flagged (below the check's resolution)": not flagged["1.1 x true score"],
+    }
+
+
+def _sig(x: float, spec: str) -> float:
+    """``x`` rounded as ``format(x, spec)`` shows it."""
+    return float(format(x, spec))
+
+
+def facts(results: dict) -> dict:
+    """Every number the chapter prints or glues (``ch02_*``), rounded as shown."""
+    main = summarize(results["prop41"], results["z_threshold"], results["family_alpha"])
+    rows = results["prop41"]
+    big = next(r for r in rows if r["model"] == "mixture" and r["d"] == max(r["d"] for r in rows)
+               and r["t"] == min(r["t"] for r in rows))
+    asym = results["asymmetry"]
+    small_t = [curve[0]["ratio"] for curve in asym.values()]
+    wrong_z = [r["z"] for r in results["wrong_scores"]["score of N(0, I)"]]
+    return {
+        "ch02_two_point_lg": _sig(float(results["two_point"]["loss_gap"]), ".6f"),
+        "ch02_two_point_true": _sig(float(results["two_point"]["fisher_true"]), ".6f"),
+        "ch02_asym_t": min(next(iter(asym.values())), key=lambda r: r["t"])["t"],
+        "ch02_asym_ratio_min": _sig(min(small_t), ".0f"),
+        "ch02_asym_ratio_max": _sig(max(small_t), ".0f"),
+        "ch02_asym_ratio_t1": _sig(next(iter(asym.values()))[-1]["ratio"], ".2f"),
+        "ch02_num_cells": main["num_cells"],
+        "ch02_max_abs_z": _sig(main["max_abs_z"], ".2f"),
+        "ch02_num_beyond": main["num_beyond"],
+        "ch02_expected_beyond": _sig(main["expected_beyond"], ".2f"),
+        "ch02_family_z": _sig(main["family_z"], ".2f"),
+        "ch02_big_d": big["d"],
+        "ch02_big_t": big["t"],
+        "ch02_big_lg": _sig(big["loss_gap"], ".4g"),
+        "ch02_big_fisher": _sig(big["fisher"], ".4g"),
+        "ch02_big_scale": _sig(big["d"] / sigma(big["t"]) ** 2, ".4g"),
+        "ch02_n": results["n"],
+        "ch02_num_samples": results["num_samples"],
+        "ch02_wrong_zmin": _sig(min(wrong_z), ".1f"),
+        "ch02_wrong_zmax": _sig(max(wrong_z), ".0f"),
+        "ch02_t_min": min(r["t"] for r in rows),
+        "ch02_t_max": max(r["t"] for r in rows),
+        "ch02_ds": tuple(dict.fromkeys(r["d"] for r in rows)),
+        "ch02_models": tuple(dict.fromkeys(r["model"] for r in rows)),
+        "ch02_asym_ds": tuple(int(label.removeprefix("d = ")) for label in asym),
+    }
