@@ -198,18 +198,30 @@ class DiT(nn.Module):
         if x.ndim != 4 or x.shape[1:] != (self.in_channels, self.input_size, self.input_size):
             raise ValueError(f"x must have shape (B, {self.in_channels}, {self.input_size}, {self.input_size}), "
                              f"got {tuple(x.shape)}")
-        t = torch.as_tensor(t, dtype=torch.float32, device=x.device).expand(x.shape[0])
-        if not torch.isfinite(t).all() or (t <= 0).any():
-            raise ValueError("t must be finite and > 0")
+        t = self._times(x, t)
         h = self.x_embedder(x).flatten(2).transpose(1, 2) + self.pos_embed
         c = self.t_embedder(t)
         for block in self.blocks:
             h = block(h, c)
         return self.unpatchify(self.final_layer(h, c))
 
+    def _times(self, x: torch.Tensor, t) -> torch.Tensor:
+        """``t`` (a number, a 0-d tensor or one time per image) as a ``(B,)`` tensor on ``x``'s device."""
+        param = self.pos_embed
+        if x.dtype != param.dtype:
+            raise TypeError(f"x must have the model's dtype {param.dtype}, got {x.dtype} (use model.to(dtype))")
+        if isinstance(t, bool) or not isinstance(t, (int, float, torch.Tensor)):
+            raise TypeError(f"t must be a number or a tensor, got {type(t).__name__}")
+        t = torch.as_tensor(t, dtype=param.dtype, device=x.device)
+        if t.ndim > 1 or (t.ndim == 1 and t.shape[0] not in (1, x.shape[0])):
+            raise ValueError(f"t must be a scalar or have shape ({x.shape[0]},), got shape {tuple(t.shape)}")
+        if not torch.isfinite(t).all() or (t <= 0).any():
+            raise ValueError("t must be finite and > 0")
+        return t.expand(x.shape[0])
+
     def score(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
         """``grad log p_t(x) ~ -eps_hat(x, t) / s_t``."""
-        s_t = sigma(torch.as_tensor(t, dtype=torch.float32, device=x.device).expand(x.shape[0]))
+        s_t = sigma(self._times(x, t))
         return -self(x, t) / s_t[:, None, None, None]
 
     # ---- heads ----------------------------------------------------------------------------
@@ -226,6 +238,9 @@ class DiT(nn.Module):
             if not 0 <= layer < len(self.blocks):
                 raise ValueError(f"layer must lie in [0, {len(self.blocks)}), got {layer}")
             attn = self.blocks[layer].attn
+            bad = [h for h in heads if isinstance(h, bool) or not isinstance(h, int) or not 0 <= h < attn.num_heads]
+            if bad:
+                raise ValueError(f"remove[{layer}] must hold head indices in [0, {attn.num_heads}), got {bad}")
             attn.keep_heads([h for h in range(attn.num_heads) if h not in set(heads)])
 
     def num_parameters(self) -> int:
@@ -249,4 +264,7 @@ class FlatScore(nn.Module):
         return math.prod(self.shape)
 
     def forward(self, x: torch.Tensor, t) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must have shape (B, {self.dim}) (flat {self.shape} images), got "
+                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
         return self.model.score(x.reshape(-1, *self.shape), t).flatten(1)

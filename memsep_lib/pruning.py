@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from scipy.stats import rankdata
 
 from .dit import DiT, FlatScore
 from .losses import dsm_loss
@@ -114,9 +115,12 @@ def rank_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
     mask = ~(torch.isnan(a) | torch.isnan(b))
     if mask.sum() < 2:
         raise ValueError("need at least two heads to compare rankings")
-    ra = a[mask].double().argsort().argsort().double()
-    rb = b[mask].double().argsort().argsort().double()
+    # average ranks of ties (as Spearman's rho defines them), so a tied table gets a definite answer
+    ra = torch.from_numpy(rankdata(a[mask].double().cpu().numpy()))
+    rb = torch.from_numpy(rankdata(b[mask].double().cpu().numpy()))
     ra, rb = ra - ra.mean(), rb - rb.mean()
+    if ra.norm() == 0 or rb.norm() == 0:
+        raise ValueError("an importance table whose compared entries are all tied has no ranking to compare")
     return (ra @ rb / (ra.norm() * rb.norm())).item()
 
 
