@@ -22,7 +22,7 @@ import torch.distributed as tdist
 
 from .validation import check_positive_int
 
-__all__ = ["DistInfo", "env", "init", "single", "barrier", "broadcast_object", "all_gather_object",
+__all__ = ["DistInfo", "env", "init", "single", "world", "close", "barrier", "broadcast_object", "all_gather_object",
            "all_gather", "all_reduce_mean", "shard", "main_first", "batch_rows", "wrap_ddp"]
 
 T = TypeVar("T")
@@ -111,6 +111,22 @@ def init(device_type: str | None = None) -> DistInfo:
     return DistInfo(rank, world, local, device)
 
 
+def world(device=None) -> DistInfo:
+    """The whole world's info (the default group), or a single process's when no group is started."""
+    if not (tdist.is_available() and tdist.is_initialized()):
+        return single(device)
+    found = env()
+    local = found[2] if found else 0
+    device = torch.device("cuda", local) if tdist.get_backend() == "nccl" else torch.device("cpu")
+    return DistInfo(tdist.get_rank(), tdist.get_world_size(), local, device)
+
+
+def close() -> None:
+    """End the process group, if one was started."""
+    if tdist.is_available() and tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
 def barrier(info: DistInfo) -> None:
     """Wait until every rank of the group gets here."""
     if info.distributed:
@@ -159,8 +175,10 @@ def shard(items: Sequence[T], info: DistInfo) -> list[T]:
     return list(items)[info.rank::info.world_size]
 
 
-def main_first(fn: Callable[[], T], info: DistInfo) -> T:
-    """``fn()`` on rank 0, then (after a barrier) on the other ranks: e.g. to fill an on-disk cache once."""
+def main_first(fn: Callable[[], T], info: DistInfo | None = None) -> T:
+    """``fn()`` on rank 0, then (after a barrier) on the other ranks: e.g. to fill an on-disk cache once.
+    ``info`` None: the whole world (:func:`world`)."""
+    info = world() if info is None else info
     if not info.distributed:
         return fn()
     out = fn() if info.is_main else None

@@ -56,14 +56,16 @@ def results_path(experiment: str, profile: str, results_dir: Path | str | None =
 
 
 def save_results(experiment: str, profile: str, config: dict, results: dict, *, wall_time_s: float,
-                 device: torch.device | str | None = None, results_dir: Path | str | None = None) -> Path:
-    """Write results and provenance as JSON (atomically: a temp file, then rename); return the path."""
+                 device: torch.device | str | None = None, results_dir: Path | str | None = None,
+                 device_label: str | None = None) -> Path:
+    """Write results and provenance as JSON (atomically: a temp file, then rename); return the path.
+    ``device_label`` replaces the description of ``device`` (e.g. the devices of merged shards)."""
     path = results_path(experiment, profile, results_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "experiment": experiment,
         "profile": profile,
-        "device": describe_device(None if device is None else torch.device(device)),
+        "device": device_label or describe_device(None if device is None else torch.device(device)),
         "library_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
@@ -189,25 +191,27 @@ class FolderInUseError(RuntimeError):
 
 
 @contextlib.contextmanager
-def run_folder_lock(folder: Path | str):
+def run_folder_lock(folder: Path | str, *, shared: bool = False):
     """Hold an exclusive lock on a run folder (``folder/.lock``) for the duration of the block.
 
     A second run on the same folder gets a :class:`FolderInUseError` at once instead of corrupting the first
     run's checkpoints; the lock is the operating system's (``flock``), so a killed run releases it.
+    ``shared=True``: a shared lock (the shards of one run hold it together; a whole run then waits for none).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "a+") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             raise FolderInUseError(f"run folder {folder} is in use by another run ({handle.read().strip() or 'pid ?'}); "
                                f"wait for it to finish or use another --results-dir") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
+        if not shared:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
         try:
             yield folder
         finally:
@@ -240,10 +244,12 @@ class StageCache:
     ``get(name, compute)`` returns the stored value of stage ``name``, or runs ``compute()``, stores its
     (JSON-serialisable) value atomically and returns it as read back from JSON (so a fresh and a
     resumed run see the same value: tuples as lists, dict keys as strings).
+    Several processes may share a folder: a write re-reads the file under a lock and adds its stage.
+    ``write=False`` keeps new stages in memory only (the ranks other than 0 of a group).
     """
 
-    def __init__(self, folder: Path | str, *, config=None):
-        self.folder = Path(folder)
+    def __init__(self, folder: Path | str, *, config=None, write: bool = True):
+        self.folder, self.write = Path(folder), bool(write)
         self.folder.mkdir(parents=True, exist_ok=True)
         if config is not None:
             stamp = self.folder / "config.json"
@@ -251,15 +257,25 @@ class StageCache:
             if stamp.exists() and stamp.read_text() != current:
                 raise ValueError(f"folder {self.folder} holds a run of a different config; use another folder "
                                  f"or delete it")
-            write_atomically(stamp, current)
+            if self.write and not stamp.exists():
+                write_atomically(stamp, current)
         self.path = self.folder / "stages.json"
+        self.done = self._read()
+
+    def _read(self) -> dict:
         try:
-            self.done = json.loads(self.path.read_text()) if self.path.exists() else {}
+            return json.loads(self.path.read_text()) if self.path.exists() else {}
         except ValueError as err:
             raise ValueError(f"stage cache {self.path} is corrupt ({err}); delete it to recompute") from err
 
     def get(self, name: str, compute):
         if name not in self.done:
-            self.done[name] = json.loads(json.dumps(jsonable(compute()), allow_nan=False))
-            write_atomically(self.path, json.dumps(self.done))
+            value = json.loads(json.dumps(jsonable(compute()), allow_nan=False))
+            if self.write:
+                with open(self.folder / ".stages.lock", "a+") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_EX)      # released when the file closes
+                    self.done.update({k: v for k, v in self._read().items() if k not in self.done})
+                    self.done[name] = value
+                    write_atomically(self.path, json.dumps(self.done))
+            self.done[name] = value
         return self.done[name]

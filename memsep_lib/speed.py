@@ -8,7 +8,8 @@ book -- are unchanged. What changes precision and what does not:
   ``|-z/s_t - s_theta(x_t, t)|^2`` (whose terms grow like ``1/s_t^2`` at small ``t``), its mean, the
   gradients' accumulation in the float32 master weights, AdamW's moments and the EMA stay float32.
 - TF32 (10-bit mantissa) is switched on only inside :func:`tf32` around a training loop and restored
-  after it, so it never reaches the samplers or the empirical score.
+  after it, so it never reaches the samplers' matmuls or the empirical score (PyTorch's own default
+  still lets cuDNN convolutions, e.g. the DiT's patch embedding, use TF32).
 - Samplers (:mod:`memsep_lib.sampling`) stay float32 without autocast: the reverse SDE adds
   ``h * score`` over hundreds of steps, and bf16 scores would bias the memorisation metrics. The exact
   empirical score (:mod:`memsep_lib.scores`) keeps its float32 pass and float64 weights: its

@@ -25,10 +25,12 @@ from typing import Callable, Iterable, NamedTuple
 import torch
 from torch import nn
 
+from .distributed import DistInfo, all_reduce_mean, barrier, batch_rows
 from .losses import dsm_loss
 from .nets import BatchedMLP, ScoreMLPStack
 from .progress import progress_bar
 from .process import alpha, sample_log_uniform_time, sample_uniform_time, sigma
+from .speed import Speed, tf32, training_forward
 from .validation import check_points, check_positive_int, check_time
 
 __all__ = ["TrainingLog", "make_optimizer", "train_score_net", "train_score_stack", "EMA", "save_checkpoint",
@@ -91,7 +93,7 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
                     optimizer: torch.optim.Optimizer | None = None, log: TrainingLog | None = None,
                     log_every: int | None = None,
                     callbacks: Iterable[Callable[[int, nn.Module, torch.Tensor], None]] = (),
-                    progress: bool = False) -> TrainingLog:
+                    progress: bool = False, dist: DistInfo | None = None, speed: Speed | None = None) -> TrainingLog:
     """Train ``net`` (a ``score_fn`` module) by DSM on ``data`` for ``steps`` AdamW steps; return the loss log.
 
     Each step draws ``batch_size`` training points uniformly with replacement, times
@@ -112,9 +114,16 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
         callbacks: each called as ``cb(step, net, loss)`` after every optimizer step and after that
             step's loss is logged (EMA, checkpoints).
         progress: show a tqdm bar.
+        dist: several ranks (:mod:`memsep_lib.distributed`): ``net`` in DDP, ``batch_size`` the global batch.
+            Every rank draws the global batch's indices, times and noise from ``generator`` (the same
+            seed on every rank) and trains on its rows ``[r B/R, (r+1) B/R)``; DDP averages the gradients,
+            so a step equals one process's on the global batch. The log holds the mean over ranks.
+        speed: CUDA switches (:mod:`memsep_lib.speed`): bf16 autocast forward, TF32, ``torch.compile``.
     """
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    if dist is not None and not isinstance(dist, DistInfo):
+        raise TypeError(f"dist must be a memsep_lib.distributed.DistInfo or None, got {type(dist).__name__}")
     check_points(data, "data")
     t0, T, time_sampler = _check_schedule(steps, batch_size, t0, T, time_distribution)
     if loss_weighting not in ("sigma2", "none"):
@@ -132,23 +141,32 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
     log = TrainingLog() if log is None else log
 
     n = data.shape[0]
+    rows = slice(None) if dist is None else batch_rows(batch_size, dist)       # this rank's rows
+    forward = net if dist is None and speed is None else training_forward(net, dist=dist, speed=speed)
 
     def batch_loss() -> torch.Tensor:
         idx = torch.randint(n, (batch_size,), generator=generator, device=data.device)
         t = time_sampler(batch_size, t0, T, generator=generator, device=data.device, dtype=data.dtype)
-        per_sample = dsm_loss(net, data[idx], t, generator=generator)
+        x0 = data[idx]
+        z = torch.randn(x0.shape, generator=generator, device=data.device, dtype=data.dtype)  # as dsm_loss would
+        t, x0, z = t[rows], x0[rows], z[rows]
+        per_sample = dsm_loss(forward, x0, t, noise=z)
         if loss_weighting == "sigma2":
             per_sample = per_sample * sigma(t) ** 2
         return per_sample.mean()
 
-    return _training_loop(net, optimizer, log, batch_loss, steps=steps, log_every=log_every, callbacks=callbacks,
-                          progress=progress, desc="DSM training")
+    average = None if dist is None else (lambda window: all_reduce_mean(window, dist))
+    with tf32(speed is not None and speed.tf32):
+        return _training_loop(net, optimizer, log, batch_loss, steps=steps, log_every=log_every, callbacks=callbacks,
+                              progress=progress, desc="DSM training", average=average)
 
 
 def _training_loop(net: nn.Module, optimizer: torch.optim.Optimizer, log: TrainingLog, batch_loss: Callable,
                    *, steps: int, log_every: int, callbacks: list, progress: bool, desc: str,
-                   before_step: Callable[[], None] | None = None) -> TrainingLog:
-    """``steps`` optimizer steps on ``batch_loss()``; the mean loss of every ``log_every`` steps goes to ``log``."""
+                   before_step: Callable[[], None] | None = None, average: Callable | None = None) -> TrainingLog:
+    """``steps`` optimizer steps on ``batch_loss()``; the mean loss of every ``log_every`` steps goes to ``log``
+    (``average``: the mean of a logging window over ranks)."""
+    average = (lambda window: window) if average is None else average
     from tqdm.auto import tqdm  # imported here: only needed when training
 
     net.train()
@@ -168,7 +186,7 @@ def _training_loop(net: nn.Module, optimizer: torch.optim.Optimizer, log: Traini
         window_steps += 1
         if window_steps == log_every:
             log.steps.append(log.step)
-            log.losses.append(window.item() / window_steps)
+            log.losses.append(average(window).item() / window_steps)
             window.zero_()
             window_steps = 0
             if progress:
@@ -177,7 +195,7 @@ def _training_loop(net: nn.Module, optimizer: torch.optim.Optimizer, log: Traini
             cb(log.step, net, loss.detach())
     if window_steps:
         log.steps.append(log.step)
-        log.losses.append(window.item() / window_steps)
+        log.losses.append(average(window).item() / window_steps)
     log.wall_time_s += time.perf_counter() - start_time
     net.eval()
     return log
@@ -323,7 +341,7 @@ def load_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.opti
 def train_resumable(net: nn.Module, data: torch.Tensor, *, steps: int, generator: torch.Generator,
                     checkpoint_path: str | Path | None = None, checkpoint_every: int = 500,
                     ema_decay: float | None = None, lr: float = 1e-3, weight_decay: float = 0.0,
-                    log_every: int = 50, callbacks=(), train_fn=None, **train_kwargs):
+                    log_every: int = 50, callbacks=(), train_fn=None, dist: DistInfo | None = None, **train_kwargs):
     """DSM training (:func:`train_score_net`) that checkpoints and resumes exactly.
 
     Trains ``net`` until ``steps`` optimizer steps in total. If ``checkpoint_path`` exists, model,
@@ -333,6 +351,8 @@ def train_resumable(net: nn.Module, data: torch.Tensor, *, steps: int, generator
     does the training and receives ``train_kwargs``. The loss is
     logged every ``log_every`` steps, which must divide ``checkpoint_every`` so that a checkpoint
     never falls inside a logging window. Returns ``(log, ema)`` (``ema`` is None without ``ema_decay``).
+    With ``dist`` (several ranks, passed on to ``train_fn``) rank 0 writes the checkpoints and every rank
+    resumes from the same file, behind a barrier.
     """
     train_fn = train_score_net if train_fn is None else train_fn
     if checkpoint_every % log_every:
@@ -341,12 +361,16 @@ def train_resumable(net: nn.Module, data: torch.Tensor, *, steps: int, generator
     optimizer = make_optimizer(net, lr=lr, weight_decay=weight_decay)
     ema = None if ema_decay is None else EMA(net, ema_decay)
     log = TrainingLog()
+    if dist is not None:
+        barrier(dist)                   # rank 0's last checkpoint is on disk before anyone looks
+        train_kwargs["dist"] = dist
     if checkpoint_path is not None and Path(checkpoint_path).exists():
         extra = load_checkpoint(checkpoint_path, model=net, optimizer=optimizer, ema=ema, generator=generator)
         log = TrainingLog.from_state_dict(extra["log"])
 
     def save(step: int | None = None, *_):
-        if checkpoint_path is not None and (step is None or step % checkpoint_every == 0):
+        if checkpoint_path is not None and (step is None or step % checkpoint_every == 0) and (
+                dist is None or dist.is_main):
             save_checkpoint(checkpoint_path, model=net, optimizer=optimizer, ema=ema, generator=generator,
                             log=log.state_dict())
 
@@ -355,6 +379,8 @@ def train_resumable(net: nn.Module, data: torch.Tensor, *, steps: int, generator
         train_fn(net, data, steps=steps - log.step, optimizer=optimizer, log=log, generator=generator,
                         log_every=log_every, callbacks=hooks, **train_kwargs)
         save()
+    if dist is not None:
+        barrier(dist)
     return log, ema
 
 

@@ -10,12 +10,16 @@ precision/recall (k = 3) and Frechet distance, the latter two in the offline fea
 :mod:`memsep_lib.features` (named in the results as ``feature_space``).
 
 Every stage is resumable: checkpoints and the finished stages (:class:`memsep_lib.results.StageCache`)
-of seed ``k`` live in ``<workdir>/seed<k>/``.
+of seed ``k`` live in ``<workdir>/seed<k>/``. The seeds are the units of sharding (``units``, ``run(...,
+units=)``, ``merge``: :mod:`memsep_lib.experiments.sharding`); with ``dist`` the ranks of a group train
+one seed together (DDP, the global batch split over them) and draw its samples in seeded blocks, so the
+results do not depend on the number of ranks. On CUDA training uses the switches of :mod:`memsep_lib.speed`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import tempfile
@@ -28,18 +32,21 @@ import torch.nn.functional as F
 
 from memsep_lib.config import make_generator
 from memsep_lib.data import cifar10_subset, to_uint8
+from memsep_lib.distributed import DistInfo, barrier, broadcast_object, main_first
 from memsep_lib.dit import DiT, FlatScore
 from memsep_lib.features import FEATURE_SPACE, cifar_feature_net, extract_features
 from memsep_lib.metrics import frechet_distance, memorization_fraction, nearest_neighbors, precision_recall
 from memsep_lib.pruning import (ablation_importance, heads_to_prune, importance_draws, random_heads_to_prune,
                                 rank_agreement, taylor_importance)
+from memsep_lib.experiments.sharding import gather, partial
 from memsep_lib.results import StageCache
-from memsep_lib.sampling import sample
+from memsep_lib.sampling import sample_blocks
+from memsep_lib.speed import speed_for
 from memsep_lib.stats import mean_std
 from memsep_lib.training import EMA, load_checkpoint, train_resumable
 
 __all__ = ["NAME", "DESCRIPTION", "COST", "PAPER_TABLE", "MODELS", "DiTPruningConfig", "CONFIGS", "load_data",
-           "run_seed", "run", "load_stage_model", "summarize_seeds", "seed_comparisons", "results_table",
+           "run_seed", "run", "units", "merge", "load_stage_model", "summarize_seeds", "seed_comparisons", "results_table",
            "verdict", "facts"]
 
 NAME = "dit_pruning"
@@ -122,18 +129,18 @@ def _new_model(cfg: DiTPruningConfig) -> DiT:
     return DiT.from_config(cfg.dit, input_size=cfg.resolution)
 
 
-def _generate(model: DiT, cfg: DiTPruningConfig, n: int, seed: int, device) -> torch.Tensor:
+def _generate(model: DiT, cfg: DiTPruningConfig, n: int, seed: int, device, dist=None) -> torch.Tensor:
+    """``n`` images in blocks of 512, block ``b`` seeded from ``(seed, b)`` (one block: ``seed``'s generator)."""
     score_fn = FlatScore(model.eval())
-    with torch.no_grad():
-        flat = sample(score_fn, n, score_fn.dim, T=cfg.T, t0=cfg.t0, steps=cfg.sample_steps, denoise=True,
-                      batch_size=512, generator=make_generator(seed, device), device=device)
+    flat = sample_blocks(score_fn, n, score_fn.dim, seed=seed, block_size=512, dist=dist, device=device, T=cfg.T,
+                         t0=cfg.t0, steps=cfg.sample_steps, denoise=True)
     return flat.reshape(n, *score_fn.shape).clamp(-1, 1).cpu()
 
 
 def _evaluate(model: DiT, cfg: DiTPruningConfig, train: torch.Tensor, real_features: torch.Tensor, feature_net,
-              seed: int, device) -> dict:
+              seed: int, device, dist=None) -> dict:
     start = time.perf_counter()
-    images = _generate(model, cfg, cfg.num_samples, seed, device)
+    images = _generate(model, cfg, cfg.num_samples, seed, device, dist)
     seconds = time.perf_counter() - start
     fake_features = extract_features(feature_net, images)
     precision, recall = precision_recall(real_features, fake_features, k=3)
@@ -154,30 +161,41 @@ def _every(steps: int) -> int:
 
 
 def _train(model: DiT, cfg: DiTPruningConfig, train_flat: torch.Tensor, *, steps: int, interval: int, generator,
-           checkpoint: Path, progress: bool) -> EMA:
+           checkpoint: Path, progress: bool, dist=None, speed=None) -> EMA:
     """DSM training of ``model`` up to ``steps`` in total, resuming from ``checkpoint``; returns the EMA."""
     _, ema = train_resumable(FlatScore(model), train_flat, steps=steps, generator=generator,
                              checkpoint_path=checkpoint, checkpoint_every=_every(interval),
                              log_every=_every(interval) // 5, ema_decay=cfg.ema_decay, lr=cfg.lr,
                              batch_size=cfg.batch_size, t0=cfg.t0, T=cfg.T, time_distribution="log_uniform",
-                             progress=progress)
+                             progress=progress, dist=dist, speed=speed)
     return ema
 
 
 def _finetuned(base: DiT, remove: dict, cfg: DiTPruningConfig, train_flat: torch.Tensor, seed: int,
-               checkpoint: Path, device, progress: bool) -> DiT:
+               checkpoint: Path, device, progress: bool, dist=None, speed=None) -> DiT:
     model = copy.deepcopy(base)
     model.prune_heads({int(k): v for k, v in remove.items()})
     ema = _train(model, cfg, train_flat, steps=cfg.finetune_steps, interval=cfg.finetune_steps,
-                 generator=make_generator(10_000 + seed, device), checkpoint=checkpoint, progress=progress)
+                 generator=make_generator(10_000 + seed, device), checkpoint=checkpoint, progress=progress,
+                 dist=dist, speed=speed)
     return ema.model.model
 
 
 def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_features: torch.Tensor, feature_net,
-             folder: Path, device, *, progress: bool = False) -> dict:
-    """One seed of the experiment (resumable through ``folder``); returns its results."""
+             folder: Path, device, *, progress: bool = False, dist: DistInfo | None = None, speed=None) -> dict:
+    """One seed of the experiment (resumable through ``folder``); returns its results.
+
+    With ``dist`` every rank of the group calls it: they train together, rank 0 writes, and each stage's
+    value is rank 0's (broadcast), so the ranks never disagree on which heads to prune."""
     folder = Path(folder)
-    stages = StageCache(folder, config=cfg)
+    dist = dist if dist is not None and dist.distributed else None
+    store = StageCache(folder, config=cfg, write=dist is None or dist.is_main)
+    if dist is not None:
+        barrier(dist)                    # every rank has read the same stages before rank 0 adds any
+
+    def stage(name, compute):            # a stage's value: rank 0's
+        return store.get(name, compute if dist is None else lambda: broadcast_object(compute(), dist))
+
     train_flat = train.flatten(1).to(device)
     torch.manual_seed(seed)
     model = _new_model(cfg).to(device)
@@ -185,9 +203,10 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
     ema = None
     for milestone in cfg.memorization_milestones:
         ema = _train(model, cfg, train_flat, steps=milestone, interval=cfg.train_steps, generator=gen,
-                     checkpoint=folder / "original.pt", progress=progress)
-        stages.get(f"memorization@{milestone}", lambda: memorization_fraction(
-            _generate(ema.model.model, cfg, cfg.milestone_samples, seed, device).flatten(1), train.flatten(1)))
+                     checkpoint=folder / "original.pt", progress=progress, dist=dist, speed=speed)
+        stage(f"memorization@{milestone}", lambda: memorization_fraction(
+            _generate(ema.model.model, cfg, cfg.milestone_samples, seed, device, dist).flatten(1),
+            train.flatten(1)))
     original = ema.model.model.eval()
 
     def importance(times, method):
@@ -197,17 +216,18 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
         fn = ablation_importance if method == "ablation" else taylor_importance
         return fn(original, draws).tolist()
 
-    small = torch.tensor(stages.get("importance_small_ablation", lambda: importance("small", "ablation")))
-    taylor = torch.tensor(stages.get("importance_small_taylor", lambda: importance("small", "taylor")))
-    large = torch.tensor(stages.get("importance_large_ablation", lambda: importance("large", "ablation")))
-    remove = stages.get("remove_pruned", lambda: heads_to_prune(small, cfg.prune_ratio))
-    remove_random = stages.get("remove_random", lambda: random_heads_to_prune(
+    small = torch.tensor(stage("importance_small_ablation", lambda: importance("small", "ablation")))
+    taylor = torch.tensor(stage("importance_small_taylor", lambda: importance("small", "taylor")))
+    large = torch.tensor(stage("importance_large_ablation", lambda: importance("large", "ablation")))
+    remove = stage("remove_pruned", lambda: heads_to_prune(small, cfg.prune_ratio))
+    remove_random = stage("remove_random", lambda: random_heads_to_prune(
         original.heads_per_layer(), cfg.prune_ratio, generator=make_generator(20_000 + seed)))
-    pruned = _finetuned(original, remove, cfg, train_flat, seed, folder / "pruned.pt", device, progress)
-    random_pruned = _finetuned(original, remove_random, cfg, train_flat, seed, folder / "random.pt", device, progress)
+    tune = dict(device=device, progress=progress, dist=dist, speed=speed)
+    pruned = _finetuned(original, remove, cfg, train_flat, seed, folder / "pruned.pt", **tune)
+    random_pruned = _finetuned(original, remove_random, cfg, train_flat, seed, folder / "random.pt", **tune)
 
     out = {
-        "memorization_over_steps": {m: stages.done[f"memorization@{m}"] for m in cfg.memorization_milestones},
+        "memorization_over_steps": {m: store.done[f"memorization@{m}"] for m in cfg.memorization_milestones},
         "importance_small_ablation": small.tolist(), "importance_small_taylor": taylor.tolist(),
         "importance_large_ablation": large.tolist(),
         "rank_agreement_taylor_vs_ablation": rank_agreement(small, taylor),
@@ -215,27 +235,55 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
         "removed_pruned": remove, "removed_random": remove_random,
     }
     for name, m in zip(MODELS, (original, pruned, random_pruned)):
-        out[name] = stages.get(f"eval_{name}", lambda m=m: _evaluate(m, cfg, train, real_features, feature_net,
-                                                                      seed, device))
+        out[name] = stage(f"eval_{name}", lambda m=m: _evaluate(m, cfg, train, real_features, feature_net,
+                                                                seed, device, dist))
     return out
 
 
-def run(config: DiTPruningConfig, *, device=None, progress: bool = False, workdir: Path | str | None = None) -> dict:
+def units(config: DiTPruningConfig) -> list[int]:
+    """The units of sharding: the seeds."""
+    return list(config.seeds)
+
+
+def run(config: DiTPruningConfig, *, device=None, progress: bool = False, workdir: Path | str | None = None,
+        units: list | None = None, dist: DistInfo | None = None, compile: bool = False) -> dict:
     """The whole experiment: every seed of ``config`` (CPU unless ``device``), seed ``k`` resumable from
-    ``<workdir>/seed<k>/`` (``workdir=None``: a temporary folder, deleted at the end)."""
+    ``<workdir>/seed<k>/`` (``workdir=None``: a temporary folder, deleted at the end).
+
+    ``units``: only these seeds, returned as a partial result for :func:`merge`. ``dist``: the ranks of
+    a group run each seed together (every rank of the world must call ``run`` at once: rank 0 fills the
+    data and feature-net caches first). ``compile``: ``torch.compile`` the training forward.
+    """
     device = torch.device("cpu") if device is None else torch.device(device)
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="dit_pruning-") as tmp:
-            return run(config, device=device, progress=progress, workdir=tmp)
-    train = load_data(config.subset_size, config.resolution, config.subset_seed)
-    feature_net = cifar_feature_net(train_size=config.feature_train_size, epochs=config.feature_epochs, device=device)
+            return run(config, device=device, progress=progress, workdir=tmp, units=units, dist=dist,
+                       compile=compile)
+    seeds = list(config.seeds) if units is None else list(units)
+    if set(seeds) - set(config.seeds):
+        raise ValueError(f"units must be seeds of the config {list(config.seeds)}, got {seeds}")
+    train = main_first(lambda: load_data(config.subset_size, config.resolution, config.subset_seed))
+    feature_net = main_first(lambda: cifar_feature_net(train_size=config.feature_train_size,
+                                                       epochs=config.feature_epochs, device=device))
     real_features = extract_features(feature_net, train)
+    speed = speed_for(device, compile=compile)
     per_seed = [run_seed(config, seed, train, real_features, feature_net, Path(workdir) / f"seed{seed}", device,
-                         progress=progress) for seed in config.seeds]
+                         progress=progress, dist=dist, speed=speed) for seed in seeds]
     setup = {key: getattr(config, key) for key in ("subset_size", "subset_seed", "resolution", "train_steps",
                                                    "prune_ratio")}
-    return {"feature_space": FEATURE_SPACE, "feature_net_test_accuracy": feature_net.test_accuracy,
-            "table": summarize_seeds(per_seed), "paper_table": PAPER_TABLE, "per_seed": per_seed, "setup": setup}
+    extra = {} if speed is None else {"speed": dataclasses.asdict(speed)}
+    result = partial(list(config.seeds), seeds, per_seed, feature_space=FEATURE_SPACE,
+                     feature_net_test_accuracy=feature_net.test_accuracy, setup=setup, **extra)
+    return result if units is not None else merge([result])
+
+
+def merge(partials: list[dict]) -> dict:
+    """The results of the whole run from partial results covering every seed (:func:`memsep_lib.experiments.sharding.gather`)."""
+    per_seed, common = gather(partials)
+    out = {"feature_space": common["feature_space"], "feature_net_test_accuracy": common["feature_net_test_accuracy"],
+           "table": summarize_seeds(per_seed), "paper_table": PAPER_TABLE, "per_seed": per_seed,
+           "setup": common["setup"]}
+    return out if "speed" not in common else {**out, "speed": common["speed"]}
 
 
 def load_stage_model(cfg: DiTPruningConfig, folder: Path | str, stage: str = "original") -> DiT:

@@ -43,9 +43,13 @@ NAME = "dsm_minimiser"
 DESCRIPTION = ("Chapter 1: perturbing the empirical score raises the empirical DSM loss (no first-order term); "
                "empirical_score is the gradient of empirical_log_prob")
 COST = {
-    "ci": {"minutes": 0.2, "hardware": "2 CPU cores", "basis": "measured: 10 s"},
-    "cpu": {"minutes": 10, "hardware": "2 CPU cores", "basis": "estimate: ci run scaled by the sizes, not measured"},
-    "paper": {"minutes": 10, "hardware": "1 GPU", "basis": "estimate: cpu estimate scaled by the sizes, not measured"},
+    "ci": {"minutes": 0.2, "hardware": "2 CPU cores",
+           "basis": "measured: 11 s (the chapter's cells at e63b9fe); 13 s on a loaded shared machine"},
+    "cpu": {"minutes": 15, "hardware": "2 CPU cores",
+            "basis": "estimate: one perturbation time (52 s) and one d = 128 gradient case (95 s), timed on a "
+                     "loaded shared machine, scaled to the config; not measured"},
+    "paper": {"minutes": 20, "hardware": "1 GPU", "basis": "estimate: the cpu estimate scaled by the sizes (~500x "
+                                                           "work) at ~200x the speed; not measured"},
 }
 
 VectorField = Callable[[torch.Tensor], torch.Tensor]

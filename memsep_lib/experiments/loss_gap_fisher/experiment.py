@@ -46,9 +46,13 @@ NAME = "loss_gap_fisher"
 DESCRIPTION = ("Chapter 2, Proposition 4.1: Loss-Gap = Fisher(P^_t, P_t) by Monte Carlo over (model, d, t), "
                "and the same squared score gap under P_t")
 COST = {
-    "ci": {"minutes": 0.7, "hardware": "2 CPU cores", "basis": "measured: 40 s"},
-    "cpu": {"minutes": 60, "hardware": "2 CPU cores", "basis": "estimate: ci run scaled by the sizes, not measured"},
-    "paper": {"minutes": 60, "hardware": "1 GPU", "basis": "estimate: cpu estimate scaled by the sizes, not measured"},
+    "ci": {"minutes": 0.7, "hardware": "2 CPU cores",
+           "basis": "measured: 41 s (the chapter's cells at e63b9fe); 190 s on a loaded shared machine"},
+    "cpu": {"minutes": 140, "hardware": "2 CPU cores",
+            "basis": "estimate: single cells timed on a loaded shared machine (52 s at d = 64, 149 s at d = 256), "
+                     "scaled to the config's 120 cells, asymmetry and wrong scores; not measured"},
+    "paper": {"minutes": 60, "hardware": "1 GPU", "basis": "estimate: the cpu estimate scaled by the sizes (~80x "
+                                                           "work) at ~200x the speed; not measured"},
 }
 MODELS = ("gaussian", "mixture")
 

@@ -39,9 +39,10 @@ from ...sampling import sample
 from ...stats import mean_std
 from ...training import train_resumable, train_score_stack
 from ...validation import check_positive_int
+from ..sharding import gather, partial
 
 __all__ = ["MixtureConfig", "Ablation", "SCALE", "SAMPLE_SIZE", "DIMENSION", "WEIGHT_DECAY", "PHASE_2D", "ABLATIONS",
-           "CLEAR", "SLACK", "members", "mixture_for", "training_set", "run_members", "summarize", "summary_table"]
+           "CLEAR", "SLACK", "members", "group_keys", "mixture_for", "training_set", "run_members", "summarize", "summary_table"]
 
 ABLATION_NAMES = ("scale", "sample_size", "dimension", "weight_decay", "phase_2d")
 _GRID_FIELDS = ("d", "n", "width", "weight_decay", "seeds")
@@ -134,6 +135,11 @@ def _group_key(m: dict) -> str:
     return f"K{m['K']}-d{m['d']}-W{m['width']}"
 
 
+def group_keys(config: MixtureConfig) -> list[str]:
+    """The groups (one network shape each, trained together) of ``config``, in run order: its units of sharding."""
+    return list(dict.fromkeys(_group_key(m) for m in members(config)))
+
+
 def _train_and_evaluate(group: list[dict], config: MixtureConfig, device, checkpoint: Path | None) -> list[dict]:
     """Train one group of members together, sample every member and measure it."""
     K, d, width = group[0]["K"], group[0]["d"], group[0]["width"]
@@ -170,8 +176,9 @@ def _train_and_evaluate(group: list[dict], config: MixtureConfig, device, checkp
 
 
 def run_members(config: MixtureConfig, *, device=None, workdir: Path | str | None = None,
-                progress: bool = False) -> list[dict]:
-    """Results of every member of ``config`` (grouped by shape; resumable through ``workdir`` when given).
+                progress: bool = False, units: list | None = None) -> list[dict]:
+    """Results of every member of ``config`` (grouped by shape; resumable through ``workdir`` when given;
+    ``units``: only these groups, by :func:`group_keys`).
 
     ``workdir`` keeps the finished groups, the checkpoints and the config stamp; a folder of another
     config is a ``ValueError`` (:class:`~memsep_lib.results.StageCache`). ``device`` defaults to the CPU.
@@ -180,6 +187,7 @@ def run_members(config: MixtureConfig, *, device=None, workdir: Path | str | Non
     groups = {}
     for m in members(config):
         groups.setdefault(_group_key(m), []).append(m)
+    groups = groups if units is None else {k: g for k, g in groups.items() if k in set(units)}
     stages = None if workdir is None else StageCache(workdir, config=config)
     rows = []
     for key, group in progress_bar(groups.items(), enabled=progress, desc=f"{config.ablation} groups"):
@@ -347,12 +355,34 @@ class Ablation:
     def __repr__(self) -> str:
         return f"Ablation({self.NAME!r}, factor={self.factor!r})"
 
-    def run(self, config: MixtureConfig, *, device=None, progress: bool = False, workdir=None) -> dict:
+    def run(self, config: MixtureConfig, *, device=None, progress: bool = False, workdir=None,
+            units: list | None = None) -> dict:
         """``{"rows": one per member (:func:`run_members`), "summary": :func:`summarize` over the factor,
-        "factor"}`` for ``config`` (one of this ablation's configs)."""
+        "factor"}`` for ``config`` (one of this ablation's configs); ``units``: :meth:`run_units`."""
         if not isinstance(config, MixtureConfig) or config.ablation != self.ablation:
             raise ValueError(f"config must be a MixtureConfig of ablation {self.ablation!r}, got {config!r}")
+        if units is not None:
+            return self.run_units(config, units, device=device, progress=progress, workdir=workdir)
         rows = run_members(config, device=device, workdir=workdir, progress=progress)
+        return jsonable({"rows": rows, "summary": summarize(rows, self.factor, by=self.by), "factor": self.factor})
+
+    def units(self, config: MixtureConfig) -> list[str]:
+        """The units of sharding: the groups of :func:`group_keys`."""
+        return group_keys(config)
+
+    def run_units(self, config: MixtureConfig, units: list, *, device=None, progress: bool = False,
+                  workdir=None) -> dict:
+        """A partial result (:mod:`memsep_lib.experiments.sharding`): the rows of each group in ``units``."""
+        unknown = set(units) - set(group_keys(config))
+        if unknown:
+            raise ValueError(f"unknown groups {sorted(unknown)}; config has {group_keys(config)}")
+        rows = [run_members(config, device=device, workdir=workdir, progress=progress, units=[u]) for u in units]
+        return jsonable(partial(group_keys(config), list(units), rows, factor=self.factor))
+
+    def merge(self, partials: list[dict]) -> dict:
+        """:meth:`run`'s results from partial results covering every group."""
+        groups, _ = gather(partials)
+        rows = [row for group in groups for row in group]
         return jsonable({"rows": rows, "summary": summarize(rows, self.factor, by=self.by), "factor": self.factor})
 
     def verdict(self, results: dict) -> dict[str, bool]:
