@@ -203,6 +203,10 @@ def wrap_ddp(net: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
         return net
     from torch.nn.parallel import DistributedDataParallel as DDP
 
+    import inspect
+
     unused = any(p.numel() == 0 for p in net.parameters())       # e.g. a DiT layer pruned to zero heads
+    no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters
+               else "broadcast_buffers")                          # the name since torch 2.14, and before
     return DDP(net, device_ids=[info.device] if info.device.type == "cuda" else None, process_group=info.group,
-               broadcast_buffers=False, find_unused_parameters=unused)
+               find_unused_parameters=unused, **{no_sync: False})

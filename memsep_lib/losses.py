@@ -9,7 +9,13 @@ Loss-Gap of ``s`` against the empirical score (the DSM minimiser), and the Fishe
     Loss-Gap_t(s) = (1/n) sum_i [ l_t(x_i, s) - l_t(x_i, grad log p^_t) ]
     Fisher_t(s)   = E_{X ~ P^_t} | grad log p^_t(X) - s(X, t) |^2
 
-Proposition 4.1 says they are equal. Both are estimated by Monte Carlo from draws
+Proposition 4.1 says they are equal. With ``J(Q_t) = E_{X ~ Q_t} |grad log q_t(X)|^2`` (the Fisher
+information of a noised law), averaging over training sets ``D ~ P^n`` gives a third estimator of the
+expected gap, with no paired noise and no true score at empirical points:
+
+    E_D[Loss-Gap_t(grad log p_t)] = E_D[J(P^_t)] - J(P_t)       (fisher_information_gap)
+
+All are estimated by Monte Carlo from draws
 ``(i, Z)`` with ``i`` cycling through the data in random order (stratified) and ``X = a_t x_i + s_t Z``.
 """
 
@@ -32,7 +38,8 @@ ScoreFn = Callable[[torch.Tensor, float], torch.Tensor]
 # data's largest entry, ``x_t`` rounds to (nearly) ``a_t x_i`` and every estimate is rounding noise.
 _RESOLUTION_ULPS = 1000.0
 
-__all__ = ["MonteCarloEstimate", "dsm_loss", "loss_gap", "fisher_divergence"]
+__all__ = ["MonteCarloEstimate", "dsm_loss", "loss_gap", "fisher_divergence", "fisher_information",
+           "fisher_information_gap"]
 
 
 @dataclass(frozen=True)
@@ -164,3 +171,37 @@ def fisher_divergence(data: torch.Tensor, score_fn: ScoreFn, t, *, num_samples: 
         values.append((diff * diff).sum(1))
         _check_finite_terms(values[-1], "fisher_divergence", t, torch.float64)
     return _estimate(values)
+
+
+def fisher_information(points: torch.Tensor, score_fn: ScoreFn | None, t, *, num_samples: int,
+                       generator: torch.Generator | None = None, batch_size: int = 4096) -> MonteCarloEstimate:
+    """Monte-Carlo ``J(Q_t) = E |score(a_t x + s_t Z, t)|^2``, ``x`` drawn (stratified) from ``points``.
+
+    ``score_fn=None``: the empirical score of ``points``, so the value is ``J(P^_t)`` of the empirical law.
+    Otherwise ``points`` should be draws from ``P`` and ``score_fn`` its noised score: the value is ``J(P_t)``.
+    """
+    t = _check_estimate_inputs(points, score_fn if score_fn is not None else empirical_score, t, num_samples,
+                               generator, batch_size)
+    values = []
+    for _, _, x_t in _draws(points, t, num_samples, generator, batch_size):
+        s = empirical_score(x_t, t, points) if score_fn is None else _call_score(score_fn, x_t, t)
+        _check_finite_terms(s, "the score", t, points.dtype)
+        values.append((s.double() ** 2).sum(1))
+    return _estimate(values)
+
+
+def fisher_information_gap(data: torch.Tensor, score_fn: ScoreFn, t, *, reference: torch.Tensor, num_samples: int,
+                           generator: torch.Generator | None = None, batch_size: int = 4096) -> MonteCarloEstimate:
+    """``J(P^_t) - J(P_t)``: its mean over training sets ``data ~ P^n`` is ``E_D[Loss-Gap_t(score_fn)]``.
+
+    ``score_fn`` is the true score ``grad log p_t``; ``reference`` holds fresh draws from ``P`` (independent of
+    ``data``), used for ``J(P_t)``. The two Monte-Carlo terms are independent; ``stderr`` combines them. For one
+    training set the value is not that set's Loss-Gap (only its expectation over sets is).
+    """
+    check_points(reference, "reference")
+    if reference.shape[1] != data.shape[1]:
+        raise ValueError(f"reference must have data's dimension {data.shape[1]}, got {reference.shape[1]}")
+    emp = fisher_information(data, None, t, num_samples=num_samples, generator=generator, batch_size=batch_size)
+    true = fisher_information(reference, score_fn, t, num_samples=num_samples, generator=generator,
+                              batch_size=batch_size)
+    return MonteCarloEstimate(emp.value - true.value, math.hypot(emp.stderr, true.stderr), num_samples)

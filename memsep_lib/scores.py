@@ -74,8 +74,13 @@ _DROP_LOGITS = 40.0
 _NUM_CANDIDATES = 64
 
 
-def _check_inputs(x, t, data):
-    check_points(data, "data")
+def _check_inputs(x, t, data, *, scan_data: bool = True):
+    """Validate the inputs; return ``t`` as a float. ``scan_data=False`` leaves the NaN/inf scan of
+    ``data`` to the caller (the streaming kernel sees every squared norm anyway)."""
+    if scan_data or not isinstance(data, torch.Tensor) or data.ndim != 2 or data.shape[0] == 0:
+        check_points(data, "data")
+    else:
+        check_points(data[:1], "data")             # type, dtype, shape; the kernel checks the values
     check_points(x, "x", dim=data.shape[1])
     check_compatible(x, data)
     if x.dtype not in (torch.float32, torch.float64):
@@ -104,7 +109,8 @@ def _matmul_unit_roundoff(x: torch.Tensor) -> float:
 def _finite_in(value: torch.Tensor, dtype: torch.dtype, what: str, t: float) -> torch.Tensor:
     """``value`` (float64) cast to ``dtype``; a clear error instead of inf when it does not fit."""
     out = value.to(dtype)
-    if not bool(torch.isfinite(out).all()):
+    lo, hi = torch.aminmax(out)
+    if not bool(torch.isfinite(lo) & torch.isfinite(hi)):
         big = value.abs().max().item()
         raise ValueError(f"{what} at t={t!r} is too large for {str(dtype).replace('torch.', '')} (entries up to "
                          f"{big:.3g}, it grows like 1/s_t^2): use a larger t or float64")
@@ -145,6 +151,7 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
 
     x64 = x.to(f64)
     x_norm = torch.linalg.vector_norm(x64, dim=1)
+    rows_all = torch.arange(B, device=dev)
     m = torch.full((B,), -math.inf, dtype=dt, device=dev)        # running max of G over all points
     err = torch.zeros(B, dtype=f64, device=dev)                  # running bound on the error of G
     m_d = z_d = s_d = None                                       # dense part, allocated when first needed
@@ -158,9 +165,12 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
         c = data[start:start + chunk]
         cs = c.shape[0]
         sq = torch.linalg.vector_norm(c, dim=1).square_()
+        c_max = math.sqrt(sq.max().item())
+        if not math.isfinite(c_max):                             # NaN and inf propagate into the norms
+            raise ValueError("data contains NaN or infinite values (or entries whose squares overflow "
+                             f"{str(dt).replace('torch.', '')})")
         g = g_buf[:B * cs].view(B, cs)
         torch.addmm(sq, x, c.T, beta=-0.5 * a * a, alpha=a, out=g)     # G = a x.x_i - a^2 |x_i|^2 / 2
-        c_max = math.sqrt(sq.max().item())
         row_max = g.amax(1)
         m = torch.maximum(m, row_max)
         err = torch.maximum(err, err_const * (a * c_max * x_norm + 0.5 * a * a * c_max ** 2 + m.to(f64).abs()))
@@ -200,13 +210,13 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
         if pairs is not None and pairs.shape[0]:                 # exact path: float64 energies of the pairs
             for p0 in range(0, pairs.shape[0], pair_block):
                 q, i = pairs[p0:p0 + pair_block].unbind(1)
-                diff = torch.sub(x64.index_select(0, q), c.index_select(0, i).to(f64), alpha=a)
-                found.append((q, i + start, 0.5 * torch.einsum("pd,pd->p", diff, diff)))
+                xq = x64 if q.shape[0] == B and torch.equal(q, rows_all) else x64.index_select(0, q)
+                diff = torch.sub(xq, c.index_select(0, i), alpha=a)       # float64 (type promotion)
+                found.append((q, i + start, 0.5 * diff.square_().sum(1)))   # sum: pairwise, accurate
 
     # Exact part: weights exp(-(E - E_min)/s^2) (the smallest is exactly 1), negligible ones dropped.
     e_min = torch.full((B,), math.inf, dtype=f64, device=dev)
     z_e = torch.zeros(B, dtype=f64, device=dev)
-    s_e = torch.zeros(B, d, dtype=f64, device=dev)
     if found:
         q, i, energy = (torch.cat(parts) for parts in zip(*found))
         e_min.scatter_reduce_(0, q, energy, reduce="amin")
@@ -214,8 +224,12 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
         keep = w > 0
         if not bool(keep.all()):
             q, i, w = q[keep], i[keep], w[keep]
+        if m_d is None and q.shape[0] == B and torch.equal(q, rows_all):
+            return data.index_select(0, i).to(f64)               # one point per query (w = 1): the usual small t
         z_e.index_add_(0, q, w)
-        s_e.index_add_(0, q, data.index_select(0, i).to(f64).mul_(w[:, None]))
+        s_e = torch.zeros(B, d, dtype=f64, device=dev).index_add_(0, q, data.index_select(0, i).to(f64).mul_(w[:, None]))
+    else:
+        s_e = torch.zeros(B, d, dtype=f64, device=dev)
     if m_d is None:
         return s_e.div_(z_e[:, None])
 
@@ -251,6 +265,7 @@ def _posterior_mean64_autograd(x: torch.Tensor, t: float, data: torch.Tensor) ->
 
 def _mean64(x, t, data, chunk_size, num_candidates):
     if torch.is_grad_enabled() and (x.requires_grad or data.requires_grad):
+        check_points(data, "data")
         return _posterior_mean64_autograd(x, t, data)
     return _posterior_mean64(x, t, data, chunk_size, num_candidates)
 
@@ -273,15 +288,16 @@ def empirical_score(x: torch.Tensor, t, data: torch.Tensor, *, chunk_size: int |
         does not fit the dtype). When ``x`` or ``data`` requires grad (and grad mode is on) the result
         is differentiable; it then comes from an explicit float64 path meant for small problems.
     """
-    t = _check_inputs(x, t, data)
+    t = _check_inputs(x, t, data, scan_data=False)
     num_candidates = check_positive_int(num_candidates, "num_candidates")
     mean = _mean64(x, t, data, chunk_size, num_candidates)
-    return _finite_in((alpha(t) * mean - x.to(torch.float64)) / sigma(t) ** 2, x.dtype, "the empirical score", t)
+    # (a m - x) / s^2 in this order: a point sitting on a training point gives 0, not inf - inf
+    return _finite_in(mean.mul_(alpha(t)).sub_(x).div_(sigma(t) ** 2), x.dtype, "the empirical score", t)
 
 
 def posterior_mean(x: torch.Tensor, t, data: torch.Tensor, *, chunk_size: int | None = None) -> torch.Tensor:
     """``E[X_0 | X_t = x] = sum_i w_i(x) x_i`` under the empirical law, shape ``(B, d)``."""
-    t = _check_inputs(x, t, data)
+    t = _check_inputs(x, t, data, scan_data=False)
     return _mean64(x, t, data, chunk_size, _NUM_CANDIDATES).to(x.dtype)
 
 

@@ -13,4 +13,4 @@ from .theory import one_layer_checks
 
 __all__ = ["CONFIGS", "COST", "DESCRIPTION", "NAME", "SEPARATION_FACTOR", "SLOPE_THRESHOLD", "TRUE_WIDTH_PER_COMPONENT",
            "WIDTH_CLAIMS", "ApproximationWidthConfig", "facts", "one_layer_checks", "run", "summarize",
-           "summary_table", "verdict", "width_learning_rate", "width_threshold", "derivations", "figures", "theory"]
+           "summary_table", "verdict", "width_learning_rate", "width_threshold", "checks", "derivations", "figures", "lower_bound", "report", "theory"]

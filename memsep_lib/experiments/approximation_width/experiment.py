@@ -34,6 +34,7 @@ from memsep_lib.results import StageCache, config_dict
 from memsep_lib.training import fit_batched
 from memsep_lib.validation import check_positive_int
 
+from .checks import censored_power_law_fit, duplication_comparison, repetition_tolerance
 from .theory import EmpiricalScoreNet, duplicated_dataset, one_layer_checks
 
 __all__ = ["NAME", "DESCRIPTION", "COST", "ApproximationWidthConfig", "CONFIGS", "width_threshold",
@@ -120,8 +121,10 @@ CONFIGS = {
 DESIGN_KEYS = ("d", "K", "depth", "eps", "n_values", "t_values", "duplicates", "reps", "widths")
 
 # Verdict thresholds (fixed before measuring; see the chapter).
-# - Slope of log W* against log n: a network that puts n generic vectors of R^d on n separated balls
-#   needs N >~ n d weights; at a fixed depth >= 2, N ~ W^2, so W* grows at least like sqrt(n).
+# - Slope of log W* against log n: a HEURISTIC, not a theorem. Counting suggests N >~ n d weights to put n
+#   generic vectors of R^d on n separated balls, and N ~ W^2 at a fixed depth >= 2 gives W* >~ sqrt(n); but
+#   deep ReLU nets can interpolate n points with far fewer parameters, so this only labels "grows with n".
+#   The check asks the lower end of the censored fit's 95% interval to exceed it.
 SLOPE_THRESHOLD = 0.5
 # - The true score of a K-component mixture is close to K linear pieces: a few units per component.
 TRUE_WIDTH_PER_COMPONENT = 4
@@ -130,7 +133,7 @@ SEPARATION_FACTOR = 8.0
 # - One-layer network: "exact" below EXACT_TOL; a pruned network is "off" above PRUNED_FLOOR.
 EXACT_TOL, PRUNED_FLOOR = 1e-10, 0.05
 WIDTH_CLAIMS = ("empirical_slope_above_threshold", "true_width_bounded", "separation_at_largest_n",
-                "duplicates_closer_to_n_minus_m", "empirical_more_width_at_small_t")
+                "duplicates_match_n_minus_m", "duplicates_below_n", "empirical_more_width_at_small_t")
 
 
 def width_threshold(widths: Sequence[float], errors: Sequence[float], eps: float, *,
@@ -327,6 +330,7 @@ def summarize(results: dict) -> dict:
             ns, ws = [p[0] for p in pts], [p[1] for p in pts]
             fits[kind][str(t)] = {"n": ns, "W_star": ws, "censored": sum(not math.isfinite(v) for v in ws),
                                   "fit": _fit_or_none(ns, ws),
+                                  "fit_censored": censored_power_law_fit(ns, ws, max(widths)),
                                   "fit_N": _fit_or_none(ns, [mlp_num_parameters(w, depth, d) for w in ws])}
     t_dup = min(design["t_values"])
     key = lambda task: (task["kind"], task["n"], task["m"], task["t"], task["rep"])
@@ -342,25 +346,10 @@ def summarize(results: dict) -> dict:
                         "W_distinct_n_minus_m": lookup.get(keys[1]), "W_distinct_n": lookup.get(keys[2]),
                         "curve_gap_n_minus_m": _curve_gap(c_dup, c_nm, c_n),
                         "curve_gap_n": _curve_gap(c_dup, c_n, c_nm)})
+    tol = repetition_tolerance(search["tasks"], wstar, t=t_dup)
     return {"tasks": search["tasks"], "W_star": wstar, "N_star": [mlp_num_parameters(w, depth, d) for w in wstar],
-            "fits": fits, "duplicates": dup, "t_duplicates": t_dup,
+            "fits": fits, "duplicates": dup, "t_duplicates": t_dup, "duplication": duplication_comparison(dup, tol),
             "N_cap": 2.0 * mlp_num_parameters(max(widths), depth, d)}
-
-
-def summary_table(results: dict, summary: dict) -> str:
-    """Markdown table: ``W*`` per ``n`` (each repetition), slopes of ``log W*`` and ``log N*`` with standard errors."""
-    def fmt(fit):
-        return "-" if fit is None else f"{fit['exponent']:.2f} ± {fit['stderr']:.2f}"
-
-    design, rows = results["design"], []
-    for kind in ("empirical", "true"):
-        for t in sorted(design["t_values"]):
-            e = summary["fits"][kind][str(t)]
-            ws = ", ".join("> max" if not math.isfinite(w) else f"{w:.0f}" for w in e["W_star"])
-            rows.append(f"| {kind} | {t:g} | {ws} | {fmt(e['fit'])} | {fmt(e['fit_N'])} | {e['censored']} |")
-    head = (f"| score | $t$ | $W^*$ for n = {list(design['n_values'])} (each repetition) | slope of $\\log W^*$ "
-            "| slope of $\\log N^*$ | censored |\n|---|---|---|---|---|---|\n")
-    return head + "\n".join(rows)
 
 
 def _one_layer_verdict(checks: dict) -> dict:
@@ -378,12 +367,14 @@ def _one_layer_verdict(checks: dict) -> dict:
 def verdict(results: dict) -> dict:
     """Claim -> holds, for each part present in ``results`` (thresholds fixed before measuring).
 
-    Width search (:data:`WIDTH_CLAIMS`): the slope of ``log W*`` against ``log n`` (empirical score, smallest
-    ``t``) above :data:`SLOPE_THRESHOLD`; the true score's ``W* <= TRUE_WIDTH_PER_COMPONENT * K`` at every
-    ``n`` and ``t``; at the largest ``n`` and every ``t`` the empirical ``W*`` at least
-    :data:`SEPARATION_FACTOR` times the true one (geometric means over repetitions, a censored ``W*``
-    counted as twice the largest width); each duplicated set's error curve closer (mean ``|log|`` gap) to
-    that of its ``n - m`` distinct points than to that of ``n`` distinct points (corollary (a)); the
+    Width search (:data:`WIDTH_CLAIMS`): the lower end of the 95% interval of the slope of ``log W*`` against
+    ``log n`` (empirical score, smallest ``t``, censoring modelled: :func:`.checks.censored_power_law_fit`) above
+    :data:`SLOPE_THRESHOLD`; the true score's ``W* <= TRUE_WIDTH_PER_COMPONENT * K`` at every ``n`` and ``t``;
+    at every ``t``, at the largest ``n`` whose empirical ``W*`` is uncensored in every repetition, the
+    empirical ``W*`` at least :data:`SEPARATION_FACTOR` times the true one (geometric means over
+    repetitions; no such ``n`` fails); corollary (a) compared directly (:func:`.checks.duplication_comparison`):
+    every duplicated set's ``W*`` within the repetition tolerance of its ``n - m`` distinct points' (and the
+    tolerance below a factor 3), and below that of ``n`` distinct points by more than the tolerance; the
     geometric mean over ``n`` of the empirical ``W*`` larger at the smallest ``t`` than at the largest
     (corollary (b), as measured). One-layer checks: the network exact (``< EXACT_TOL``), every network
     with fewer units off by more than ``PRUNED_FLOOR``, with and without duplicates.
@@ -394,7 +385,7 @@ def verdict(results: dict) -> dict:
     design, summary = results["design"], summarize(results)
     ts = sorted(design["t_values"])
     emp, tru = summary["fits"]["empirical"], summary["fits"]["true"]
-    emp_fit, cap, n_max = emp[str(ts[0])]["fit"], 2.0 * max(design["widths"]), max(design["n_values"])
+    cap = 2.0 * max(design["widths"])
 
     def geo_mean(values):
         return math.exp(sum(math.log(min(x, cap)) for x in values) / len(values))
@@ -402,45 +393,28 @@ def verdict(results: dict) -> dict:
     def at_n(entry, n):
         return geo_mean([w for m, w in zip(entry["n"], entry["W_star"]) if m == n])
 
-    dups = summary["duplicates"]
+    def largest_uncensored_n(entry):
+        ok = [n for n in design["n_values"] if all(math.isfinite(w) for m, w in zip(entry["n"], entry["W_star"])
+                                                   if m == n)]
+        return max(ok) if ok else None
+
+    def separated(t):
+        n = largest_uncensored_n(emp[str(t)])
+        return n is not None and at_n(emp[str(t)], n) >= SEPARATION_FACTOR * at_n(tru[str(t)], n)
+
+    dup = summary["duplication"]
+    cens_fit = emp[str(ts[0])]["fit_censored"]
     return {
-        "empirical_slope_above_threshold": emp_fit is not None and emp_fit["exponent"] > SLOPE_THRESHOLD,
+        "empirical_slope_above_threshold": cens_fit is not None and cens_fit["ci95"][0] > SLOPE_THRESHOLD,
         "true_width_bounded":
             max(w for e in tru.values() for w in e["W_star"]) <= TRUE_WIDTH_PER_COMPONENT * design["K"],
-        "separation_at_largest_n": all(at_n(emp[str(t)], n_max) >= SEPARATION_FACTOR * at_n(tru[str(t)], n_max)
-                                       for t in ts),
-        "duplicates_closer_to_n_minus_m": bool(dups) and all(r["curve_gap_n_minus_m"] < r["curve_gap_n"] for r in dups),
+        "separation_at_largest_n": all(separated(t) for t in ts),
+        "duplicates_match_n_minus_m": bool(dup["rows"]) and dup["detects_3x"]
+                                      and all(r["matches_n_minus_m"] for r in dup["rows"]),
+        "duplicates_below_n": bool(dup["rows"]) and all(r["below_n"] for r in dup["rows"]),
         "empirical_more_width_at_small_t": geo_mean(emp[str(ts[0])]["W_star"]) > geo_mean(emp[str(ts[-1])]["W_star"]),
         **out,
     }
 
 
-def facts(results: dict) -> dict:
-    """The numbers the chapter's prose quotes, rounded as it prints them (``ch04_*``)."""
-    out = {}
-    if "one_layer" in results:
-        prune = results["one_layer"]["pruning"]
-        out["ch04_exact_err"] = float(f"{max(results['one_layer']['exact']['errors']):.1e}")
-        out["ch04_drop_one_min"] = round(min(errs[-2] for errs in prune["errors"]), 2)              # m = n - 1
-        out["ch04_drop_half_small_t"] = round(prune["errors"][0][prune["num_units"].index(prune["n"] // 2)], 1)
-    if "search" not in results:
-        return out
-    design, search, summary = results["design"], results["search"], summarize(results)
-    emp, tru = summary["fits"]["empirical"], summary["fits"]["true"]
-    fit = emp[str(min(design["t_values"]))]
-    n_mid, (w_a, w_b) = sorted(design["n_values"])[-2], search["widths"][-2:]
-    flat = next(errs for task, errs in zip(search["tasks"], search["test_error"])
-                if task == {"kind": "empirical", "n": n_mid, "m": 0, "t": min(design["t_values"]), "rep": 0})
-    censored = [task["n"] for task, w in zip(summary["tasks"], summary["W_star"])
-                if task["kind"] == "empirical" and task["m"] == 0 and not math.isfinite(w)]
-    return {**out,
-            "ch04_slope": round(fit["fit"]["exponent"], 2), "ch04_slope_se": round(fit["fit"]["stderr"], 2),
-            "ch04_slope_N": round(fit["fit_N"]["exponent"], 2),
-            "ch04_true_max": round(max(w for e in tru.values() for w in e["W_star"]), 1),
-            "ch04_true_slope_max": round(max(abs(e["fit"]["exponent"]) for e in tru.values()), 2),
-            "ch04_censored": sum(e["censored"] for e in emp.values()), "ch04_censored_min_n": min(censored, default=0),
-            "ch04_tasks_emp": sum(len(e["W_star"]) for e in emp.values()),
-            "ch04_flat_n": n_mid, "ch04_flat_wa": w_a, "ch04_flat_wb": w_b,
-            "ch04_flat_a": round(flat[-2], 3), "ch04_flat_b": round(flat[-1], 3),
-            "ch04_dup_gap_nm": round(max(r["curve_gap_n_minus_m"] for r in summary["duplicates"]), 2),
-            "ch04_dup_gap_n": round(min(r["curve_gap_n"] for r in summary["duplicates"]), 2)}
+from .report import facts, summary_table  # noqa: E402  (they use summarize above)

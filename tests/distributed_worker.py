@@ -1,0 +1,85 @@
+"""What tests/test_distributed.py runs under ``torchrun`` (or as one plain process): ``MODE OUT [ARGS]``.
+
+- ``train OUT``: DSM training of a tiny ScoreMLP with DDP (4 steps, then resumed from its checkpoint to 8);
+  rank 0 saves the parameters, the EMA and the loss log to ``OUT``.
+- ``sample OUT``: :func:`memsep_lib.sampling.sample_blocks` of a tiny net; rank 0 saves the samples.
+- ``cli RESULTS_DIR ARGS...``: the experiments CLI on a tiny DiT-pruning config (fake data, untrained
+  feature net), so that no CIFAR-10 is needed.
+"""
+
+import os
+import sys
+
+import torch
+
+from memsep_lib import distributed
+from memsep_lib.nets import ScoreMLP
+
+DATA = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+
+
+def tiny_net() -> ScoreMLP:
+    torch.manual_seed(0)
+    return ScoreMLP(3, width=16, depth=2)
+
+
+def train(dist, checkpoint):
+    """8 DSM steps of global batch 8 (4, then resumed to 8 from ``checkpoint``): ``(net, log, ema)``."""
+    from memsep_lib.training import train_resumable
+
+    net, out = tiny_net(), None
+    for steps in (4, 8):
+        gen = torch.Generator().manual_seed(1)
+        out = train_resumable(net, DATA, steps=steps, generator=gen, checkpoint_path=checkpoint, checkpoint_every=2,
+                              log_every=2, ema_decay=0.9, batch_size=8, time_distribution="log_uniform", dist=dist)
+    return net, *out
+
+
+def samples(dist):
+    from memsep_lib.sampling import sample_blocks
+
+    net = tiny_net().eval()
+    return sample_blocks(net, 10, 3, seed=7, block_size=3, steps=6, T=2.0, dist=dist)
+
+
+def tiny_dit_cli(results_dir, args):
+    """The CLI on a 2-seed DiT-pruning config small enough for a test (data and feature net faked)."""
+    import dataclasses
+
+    from memsep_lib.dit import DIT_CONFIGS
+    from memsep_lib.experiments.__main__ import main
+    from memsep_lib.experiments.dit_pruning import experiment as exp
+    from memsep_lib.features import CifarFeatureNet
+
+    DIT_CONFIGS["DiT-test/4"] = dict(hidden_size=16, depth=2, num_heads=2, patch_size=4)
+    tiny = dataclasses.replace(exp.CONFIGS["ci"], subset_size=12, resolution=8, dit="DiT-test/4", train_steps=10,
+                               batch_size=4, memorization_milestones=(5, 10), importance_draws=8, prune_ratio=0.25,
+                               finetune_steps=5, num_samples=6, milestone_samples=4, sample_steps=3, seeds=(0, 1), lr=1e-2)
+    exp.CONFIGS["ci"] = tiny
+    exp.load_data = lambda *a, **k: torch.rand(12, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+    def feature_net(**_):
+        torch.manual_seed(0)
+        net = CifarFeatureNet().eval()
+        net.test_accuracy = 0.1
+        return net
+
+    exp.cifar_feature_net = feature_net
+    return main(["dit_pruning", "--profile", "ci", "--results-dir", results_dir, *args])
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    mode, out = sys.argv[1], sys.argv[2]
+    if mode == "cli":
+        sys.exit(tiny_dit_cli(out, sys.argv[3:]))
+    info = distributed.init("cpu")
+    if mode == "train":
+        net, log, ema = train(info, os.path.join(os.path.dirname(out), "ddp.pt"))
+        result = {"params": [p.detach() for p in net.parameters()], "ema": [p for p in ema.model.parameters()],
+                  "losses": log.losses, "steps": log.steps}
+    else:
+        result = samples(info)
+    if info.is_main:
+        torch.save(result, out)
+    distributed.close()
