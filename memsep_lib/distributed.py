@@ -13,6 +13,7 @@ world into groups of ranks (e.g. one group per seed, data-parallel inside each).
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
@@ -22,10 +23,12 @@ import torch.distributed as tdist
 
 from .validation import check_positive_int
 
-__all__ = ["DistInfo", "env", "init", "single", "world", "close", "barrier", "broadcast_object", "all_gather_object",
-           "all_gather", "all_reduce_mean", "shard", "main_first", "batch_rows", "wrap_ddp"]
+__all__ = ["DistInfo", "env", "init", "single", "world", "close", "barrier", "wait_all", "broadcast_object",
+           "all_gather_object", "all_gather", "all_reduce_mean", "shard", "main_first", "batch_rows", "wrap_ddp"]
 
 T = TypeVar("T")
+LONG_WAIT = datetime.timedelta(days=2)
+_long_group = None       # gloo over the whole world, timeout LONG_WAIT: for waits of unknown length
 
 
 @dataclass(frozen=True)
@@ -105,9 +108,12 @@ def init(device_type: str | None = None) -> DistInfo:
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
+    global _long_group
     if not tdist.is_initialized():
         tdist.init_process_group("nccl" if device_type == "cuda" else "gloo", rank=rank, world_size=world,
                                  **({"device_id": device} if device_type == "cuda" else {}))
+    if _long_group is None:
+        _long_group = tdist.new_group(backend="gloo", timeout=LONG_WAIT)
     return DistInfo(rank, world, local, device)
 
 
@@ -123,14 +129,27 @@ def world(device=None) -> DistInfo:
 
 def close() -> None:
     """End the process group, if one was started."""
+    global _long_group
     if tdist.is_available() and tdist.is_initialized():
         tdist.destroy_process_group()
+    _long_group = None
 
 
 def barrier(info: DistInfo) -> None:
     """Wait until every rank of the group gets here."""
     if info.distributed:
         tdist.barrier(group=info.group)
+
+
+def wait_all(info: DistInfo) -> None:
+    """A barrier that may wait long (ranks done early, rank 0 filling a cache): over the whole world it
+    uses a gloo group with a timeout of :data:`LONG_WAIT` (NCCL's default gives up after 10 minutes)."""
+    if not info.distributed:
+        return
+    if info.group is None and _long_group is not None:
+        tdist.barrier(group=_long_group)
+    else:
+        barrier(info)
 
 
 def broadcast_object(obj: T, info: DistInfo, src: int = 0) -> T:
@@ -182,7 +201,7 @@ def main_first(fn: Callable[[], T], info: DistInfo | None = None) -> T:
     if not info.distributed:
         return fn()
     out = fn() if info.is_main else None
-    barrier(info)
+    wait_all(info)
     return out if info.is_main else fn()
 
 

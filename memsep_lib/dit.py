@@ -18,15 +18,19 @@ final layer. Differences:
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .nets import sinusoidal_embedding
 from .process import sigma
+from .validation import _all_finite, check_positive_int, check_real, check_time
 
-__all__ = ["DiT", "FlatScore", "DIT_CONFIGS", "sincos_pos_embed_2d"]
+__all__ = ["DiT", "FlatScore", "DIT_CONFIGS", "sincos_pos_embed_2d", "check_remove"]
 
 # Model sizes by name (hidden size, depth, heads; "/p": patch size), as DiT's ``DiT_models``: "DiT-S/2" is
 # the paper-scale DiT-S, the two small ones are the `ci` and `cpu` profiles' of the pruning experiment.
@@ -151,6 +155,13 @@ class DiT(nn.Module):
     def __init__(self, input_size: int = 32, patch_size: int = 4, in_channels: int = 3, hidden_size: int = 384,
                  depth: int = 12, num_heads: int = 6, mlp_ratio: float = 4.0):
         super().__init__()
+        for name, value in (("input_size", input_size), ("patch_size", patch_size), ("in_channels", in_channels),
+                            ("hidden_size", hidden_size), ("depth", depth), ("num_heads", num_heads)):
+            check_positive_int(value, name)
+        check_real(mlp_ratio, "mlp_ratio", positive=True)
+        if hidden_size % 4:
+            raise ValueError(f"hidden_size must be divisible by 4 (the 2-D sin-cos position embedding), "
+                             f"got {hidden_size}")
         if input_size % patch_size:
             raise ValueError(f"input_size={input_size} must be divisible by patch_size={patch_size}")
         self.input_size, self.patch_size, self.in_channels = input_size, patch_size, in_channels
@@ -165,7 +176,7 @@ class DiT(nn.Module):
     @classmethod
     def from_config(cls, name: str, **overrides) -> "DiT":
         """The DiT of size ``DIT_CONFIGS[name]``, with keyword ``overrides`` (e.g. ``input_size``)."""
-        if name not in DIT_CONFIGS:
+        if not isinstance(name, str) or name not in DIT_CONFIGS:
             raise ValueError(f"unknown DiT config {name!r}; choose from {sorted(DIT_CONFIGS)}")
         return cls(**{**DIT_CONFIGS[name], **overrides})
 
@@ -195,9 +206,7 @@ class DiT(nn.Module):
         return torch.einsum("nhwpqc->nchpwq", x).reshape(x.shape[0], C, g * p, g * p)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1:] != (self.in_channels, self.input_size, self.input_size):
-            raise ValueError(f"x must have shape (B, {self.in_channels}, {self.input_size}, {self.input_size}), "
-                             f"got {tuple(x.shape)}")
+        self._check_x(x)
         t = self._times(x, t)
         h = self.x_embedder(x).flatten(2).transpose(1, 2) + self.pos_embed
         c = self.t_embedder(t)
@@ -205,19 +214,39 @@ class DiT(nn.Module):
             h = block(h, c)
         return self.unpatchify(self.final_layer(h, c))
 
+    def _check_x(self, x) -> None:
+        shape = (self.in_channels, self.input_size, self.input_size)
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor of shape (B, {', '.join(map(str, shape))}), "
+                            f"got {type(x).__name__}")
+        if x.ndim != 4 or x.shape[1:] != shape:
+            raise ValueError(f"x must have shape (B, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+        if x.dtype != self.pos_embed.dtype:
+            raise TypeError(f"x must have the model's dtype {self.pos_embed.dtype}, got {x.dtype} "
+                            f"(use model.to(dtype))")
+        if x.numel() and not _all_finite(x):
+            raise ValueError("x contains NaN or infinite values")
+
     def _times(self, x: torch.Tensor, t) -> torch.Tensor:
-        """``t`` (a number, a 0-d tensor or one time per image) as a ``(B,)`` tensor on ``x``'s device."""
-        param = self.pos_embed
-        if x.dtype != param.dtype:
-            raise TypeError(f"x must have the model's dtype {param.dtype}, got {x.dtype} (use model.to(dtype))")
-        if isinstance(t, bool) or not isinstance(t, (int, float, torch.Tensor)):
+        """``t`` (a number, a NumPy scalar or array, a 0-d tensor or one time per image) as a ``(B,)`` tensor
+        on ``x``'s device, in the model's dtype; ``1/s_t^2`` must be finite in that dtype."""
+        dtype = self.pos_embed.dtype
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (numbers.Real, np.generic, np.ndarray, torch.Tensor)):
             raise TypeError(f"t must be a number or a tensor, got {type(t).__name__}")
-        t = torch.as_tensor(t, dtype=param.dtype, device=x.device)
+        if isinstance(t, (np.ndarray, np.generic)) and np.asarray(t).dtype.kind not in "fiu":
+            raise TypeError(f"t must be a real array, got dtype {np.asarray(t).dtype}")
+        # numbers and arrays via float64, so that a float64 model sees t unrounded
+        t = torch.as_tensor(t, device=x.device, **({} if isinstance(t, torch.Tensor) else {"dtype": torch.float64}))
+        if t.dtype == torch.bool or t.is_complex():
+            raise TypeError(f"t must be a real tensor, got dtype {t.dtype}")
         if t.ndim > 1 or (t.ndim == 1 and t.shape[0] not in (1, x.shape[0])):
             raise ValueError(f"t must be a scalar or have shape ({x.shape[0]},), got shape {tuple(t.shape)}")
-        if not torch.isfinite(t).all() or (t <= 0).any():
-            raise ValueError("t must be finite and > 0")
-        return t.expand(x.shape[0])
+        if t.numel():
+            lo, hi = (v.item() for v in torch.aminmax(t.double()))
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo > 0):
+                raise ValueError(f"t must be finite and > 0, got {t.tolist() if t.numel() < 8 else 'a tensor'}")
+            check_time(lo, "t", dtype=dtype)     # 1/s_t^2 finite: the error says the smallest usable t
+        return t.to(dtype).expand(x.shape[0])
 
     def score(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
         """``grad log p_t(x) ~ -eps_hat(x, t) / s_t``."""
@@ -233,18 +262,48 @@ class DiT(nn.Module):
         return [block.attn.head_gate for block in self.blocks]
 
     def prune_heads(self, remove: dict[int, list[int]]) -> None:
-        """Physically remove heads: ``remove[layer] = [head, ...]`` (indices in the current model)."""
-        for layer, heads in remove.items():
-            if not 0 <= layer < len(self.blocks):
-                raise ValueError(f"layer must lie in [0, {len(self.blocks)}), got {layer}")
+        """Physically remove heads: ``remove[layer] = [head, ...]`` (indices in the current model).
+
+        Layer keys may be ints or their decimal strings (as a JSON round trip makes them); every index is
+        checked before any head is removed, so a bad ``remove`` leaves the model unchanged."""
+        for layer, heads in check_remove(remove, self.heads_per_layer()).items():
             attn = self.blocks[layer].attn
-            bad = [h for h in heads if isinstance(h, bool) or not isinstance(h, int) or not 0 <= h < attn.num_heads]
-            if bad:
-                raise ValueError(f"remove[{layer}] must hold head indices in [0, {attn.num_heads}), got {bad}")
             attn.keep_heads([h for h in range(attn.num_heads) if h not in set(heads)])
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _is_index(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_remove(remove, heads_per_layer: list[int]) -> dict[int, list[int]]:
+    """``remove = {layer: [head, ...]}`` checked against a model's ``heads_per_layer``, as ``{int: [int, ...]}``.
+
+    Layer keys: ints or decimal strings (JSON keys); a key given twice (``0`` and ``"0"``) joins its heads."""
+    if not isinstance(remove, Mapping):
+        raise TypeError(f"remove must be a dict {{layer: [head, ...]}}, got {type(remove).__name__}")
+    out: dict[int, list[int]] = {}
+    for key, heads in remove.items():
+        if isinstance(key, str) and key.strip().lstrip("-").isdigit():
+            layer = int(key)
+        elif _is_index(key):
+            layer = int(key)
+        else:
+            raise TypeError(f"layer indices must be ints (or their decimal strings, as JSON keys), got {key!r}")
+        if not 0 <= layer < len(heads_per_layer):
+            raise ValueError(f"layer must lie in [0, {len(heads_per_layer)}), got {layer}")
+        if isinstance(heads, (str, bytes, Mapping)) or not isinstance(heads, (list, tuple, set, frozenset, range,
+                                                                               np.ndarray, torch.Tensor)):
+            raise TypeError(f"remove[{layer}] must be a list of head indices, got {type(heads).__name__}")
+        heads = heads.tolist() if isinstance(heads, (np.ndarray, torch.Tensor)) else list(heads)
+        count = heads_per_layer[layer]
+        bad = [h for h in heads if not _is_index(h) or not 0 <= h < count]
+        if bad:
+            raise ValueError(f"remove[{layer}] must hold head indices in [0, {count}), got {bad}")
+        out.setdefault(layer, []).extend(int(h) for h in heads)
+    return out
 
 
 class FlatScore(nn.Module):
@@ -256,6 +315,8 @@ class FlatScore(nn.Module):
 
     def __init__(self, model: DiT):
         super().__init__()
+        if not isinstance(model, DiT):
+            raise TypeError(f"model must be a DiT, got {type(model).__name__}")
         self.model = model
         self.shape = (model.in_channels, model.input_size, model.input_size)
 

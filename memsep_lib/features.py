@@ -10,16 +10,21 @@ space it used: ``FEATURE_SPACE`` names this one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import numbers
+import os
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .data import CACHE_DIR, load_cifar10, to_model_range
-from .validation import check_positive_int
+from .validation import _all_finite, check_device, check_positive_int
 
 __all__ = ["CifarFeatureNet", "cifar_feature_net", "extract_features", "FEATURE_SPACE"]
 
@@ -40,8 +45,15 @@ class CifarFeatureNet(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Images in ``[-1, 1]`` of shape ``(B, 3, H, W)`` (resized to 32x32 if needed) -> ``(B, 128)``."""
-        if x.ndim != 4 or x.shape[1] != 3:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor of shape (B, 3, H, W), got {type(x).__name__}")
+        if x.ndim != 4 or x.shape[1] != 3 or 0 in x.shape[2:]:
             raise ValueError(f"x must have shape (B, 3, H, W), got {tuple(x.shape)}")
+        dtype = self.head.weight.dtype
+        if x.dtype != dtype:
+            raise TypeError(f"x must have the net's dtype {dtype}, got {x.dtype} (images in [-1, 1])")
+        if x.numel() and not _all_finite(x):
+            raise ValueError("x contains NaN or infinite values")
         if x.shape[-2:] != (32, 32):
             x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
         return self.body(x)
@@ -58,18 +70,29 @@ def cifar_feature_net(*, train_size: int = 50_000, epochs: int = 2, batch_size: 
     """
     check_positive_int(train_size, "train_size")
     check_positive_int(epochs, "epochs")
+    check_positive_int(batch_size, "batch_size")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    seed = int(seed)
+    device = None if device is None else check_device(device)
     config = {"train_size": train_size, "epochs": epochs, "batch_size": batch_size, "seed": seed, "version": 1}
     key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     path = Path(cache_dir or CACHE_DIR) / f"cifar_feature_net-{key}.pt"
     net = CifarFeatureNet()
     if path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        net.load_state_dict(state["model"])
-        net.test_accuracy = float(state["test_accuracy"])
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            net.load_state_dict(state["model"])
+            net.test_accuracy = float(state["test_accuracy"])
+        except Exception as err:       # a truncated zip, a foreign file, missing or mismatched weights
+            raise ValueError(f"feature net cache {path} is unreadable ({type(err).__name__}: {err}); "
+                             f"delete it to retrain") from err
         return net.to(device).eval()
 
     gen = torch.Generator().manual_seed(seed)
     images, labels = load_cifar10("train", **load_kwargs)
+    if train_size > len(images):
+        raise ValueError(f"train_size={train_size} exceeds the {len(images)} training images")
     idx = torch.randperm(len(images), generator=gen)[:train_size]
     x, y = to_model_range(images[idx.numpy()]), torch.from_numpy(labels[idx.numpy()])
     net = net.to(device)
@@ -93,15 +116,29 @@ def cifar_feature_net(*, train_size: int = 50_000, epochs: int = 2, batch_size: 
                             for s in range(0, len(test_images), 500)])
     net.test_accuracy = (logits.argmax(1) == torch.from_numpy(test_labels)).double().mean().item()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": net.state_dict(), "test_accuracy": net.test_accuracy, "config": config}, tmp)
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")   # a temp file of its own
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"model": net.state_dict(), "test_accuracy": net.test_accuracy, "config": config}, f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return net
 
 
 @torch.no_grad()
 def extract_features(net: CifarFeatureNet, images: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
     """Penultimate-layer features ``(N, 128)`` of images in ``[-1, 1]``, shape ``(N, 3, H, W)``."""
+    if not isinstance(net, CifarFeatureNet):
+        raise TypeError(f"net must be a CifarFeatureNet (from cifar_feature_net), got {type(net).__name__}")
+    check_positive_int(batch_size, "batch_size")
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor of shape (N, 3, H, W), got {type(images).__name__}")
     device = next(net.parameters()).device
+    if images.ndim == 4 and images.shape[0] == 0:
+        net.features(images[:1].new_zeros(1, *images.shape[1:]).to(device))   # the shape and dtype checks
+        return torch.empty(0, net.head.in_features, dtype=net.head.weight.dtype)
     return torch.cat([net.features(images[s:s + batch_size].to(device)).cpu()
                       for s in range(0, images.shape[0], batch_size)])

@@ -20,18 +20,50 @@ one shape with stacked weights, evaluated with batched matrix products. :class:`
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from .process import sigma
-from .validation import check_points, check_positive_int, check_time
+from .validation import _all_finite, check_float_dtype, check_points, check_positive_int, check_real, check_time
 
 __all__ = ["sinusoidal_embedding", "ScoreMLP", "ScoreMLPStack", "mlp_num_parameters", "BatchedMLP"]
 
 # Lipschitz constants of the supported activations (SiLU: max of its derivative, at x ~ 2.3994).
 _ACTIVATIONS = {"relu": (nn.ReLU, 1.0), "silu": (nn.SiLU, 1.0998393)}
+
+
+def _check_time_scale(time_scale) -> float:
+    value = check_real(time_scale, "time_scale", finite=False)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"time_scale must be finite and > 0, got {time_scale}")
+    return value
+
+
+def _check_index(g, count: int) -> int:
+    """A model index ``g`` in ``[0, count)`` (an int or NumPy integer, not a bool)."""
+    if isinstance(g, (bool, np.bool_)) or not isinstance(g, numbers.Integral):
+        raise TypeError(f"g must be an int, got {type(g).__name__}")
+    if not 0 <= g < count:
+        raise ValueError(f"g must lie in [0, {count}), got {g}")
+    return int(g)
+
+
+def _check_times(t: torch.Tensor, dtype: torch.dtype, name: str = "t") -> None:
+    """A tensor of diffusion times: real, finite, > 0 and (in ``dtype``) large enough that ``1/s_t^2`` is finite."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor, got {type(t).__name__}")
+    if not (t.dtype.is_floating_point or t.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
+        raise TypeError(f"{name} must be a real tensor, got dtype {t.dtype}")
+    if t.numel() == 0:
+        return
+    lo, hi = (v.item() for v in torch.aminmax(t.double() if not t.dtype.is_floating_point else t))   # one sync
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo > 0):
+        raise ValueError(f"{name} must be finite and > 0 everywhere")
+    check_time(lo, name, dtype=dtype)        # 1/s_t^2 finite in dtype; else the error says the smallest usable t
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int, *, scale: float = 1000.0,
@@ -42,8 +74,14 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, *, scale: float = 1000.0,
     ``dim`` gets a zero last column.
     """
     check_positive_int(dim, "dim")
-    if not isinstance(t, torch.Tensor) or t.ndim != 1:
-        raise ValueError("t must be a tensor of shape (B,)")
+    if dim < 2:
+        raise ValueError(f"dim must be >= 2 (one cos/sin pair), got {dim}")
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"t must be a tensor of shape (B,), got {type(t).__name__}")
+    if t.ndim != 1:
+        raise ValueError(f"t must be a tensor of shape (B,), got shape {tuple(t.shape)}")
+    if not t.dtype.is_floating_point:
+        raise TypeError(f"t must have a floating dtype, got {t.dtype}")
     half = dim // 2
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=t.dtype, device=t.device) / max(half, 1))
     args = scale * t[:, None] * freqs[None]
@@ -75,10 +113,9 @@ class ScoreMLP(nn.Module):
         for name, value in (("dim", dim), ("width", width), ("depth", depth),
                             ("time_embedding_dim", time_embedding_dim)):
             check_positive_int(value, name)
-        if activation not in _ACTIVATIONS:
+        if not isinstance(activation, str) or activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
-        if not (math.isfinite(time_scale) and time_scale > 0):
-            raise ValueError(f"time_scale must be finite and > 0, got {time_scale}")
+        time_scale = _check_time_scale(time_scale)
         self.dim, self.width, self.depth = dim, width, depth
         self.time_embedding_dim, self.activation, self.time_scale = time_embedding_dim, activation, time_scale
         act_cls, self.activation_lipschitz = _ACTIVATIONS[activation]
@@ -87,20 +124,26 @@ class ScoreMLP(nn.Module):
         self.time_shift = nn.Linear(time_embedding_dim, depth * width)
         self.out = nn.Linear(width, dim)
 
+    def _check_x(self, x) -> torch.Tensor:
+        check_points(x, "x", dim=self.dim)
+        dtype = self.out.weight.dtype
+        if x.dtype != dtype:
+            raise TypeError(f"x must have the net's dtype {dtype}, got {x.dtype} (use net.to(dtype))")
+        return x
+
     def _times(self, x: torch.Tensor, t) -> torch.Tensor:
-        """``t`` as a ``(B,)`` tensor on ``x``'s device and dtype (a scalar is broadcast)."""
+        """``t`` as a ``(B,)`` tensor on ``x``'s device and dtype (a scalar is broadcast); ``1/s_t^2`` must be
+        finite in ``x``'s dtype."""
         if isinstance(t, torch.Tensor) and t.numel() > 1:
             if t.shape != (x.shape[0],):
                 raise ValueError(f"t must be a scalar or have shape ({x.shape[0]},), got {tuple(t.shape)}")
-            t = t.to(device=x.device, dtype=x.dtype)
-            if not torch.isfinite(t).all() or (t <= 0).any():
-                raise ValueError("t must be finite and > 0 everywhere")
-            return t
-        return torch.full((x.shape[0],), check_time(t), device=x.device, dtype=x.dtype)
+            _check_times(t, x.dtype)
+            return t.to(device=x.device, dtype=x.dtype)
+        return torch.full((x.shape[0],), check_time(t, dtype=x.dtype), device=x.device, dtype=x.dtype)
 
     def eps(self, x: torch.Tensor, t) -> torch.Tensor:
         """Noise prediction ``eps_theta(x, t)``, shape ``(B, d)``; ``t`` a scalar or a ``(B,)`` tensor."""
-        check_points(x, "x", dim=self.dim)
+        self._check_x(x)
         tt = self._times(x, t)
         shifts = self.time_shift(sinusoidal_embedding(tt, self.time_embedding_dim, scale=self.time_scale))
         h = x
@@ -110,7 +153,7 @@ class ScoreMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, t) -> torch.Tensor:
         """Score ``s_theta(x, t) = -eps_theta(x, t) / s_t``, shape ``(B, d)`` (a ``score_fn``)."""
-        s_t = sigma(self._times(x, t))[:, None]
+        s_t = sigma(self._times(self._check_x(x), t))[:, None]
         return -self.eps(x, t) / s_t
 
     def num_parameters(self) -> int:
@@ -155,8 +198,8 @@ class ScoreMLPStack(nn.Module):
         for name, value in (("num_models", num_models), ("dim", dim), ("width", width), ("depth", depth),
                             ("time_embedding_dim", time_embedding_dim)):
             check_positive_int(value, name)
-        if not (math.isfinite(time_scale) and time_scale > 0):
-            raise ValueError(f"time_scale must be finite and > 0, got {time_scale}")
+        time_scale = _check_time_scale(time_scale)
+        check_float_dtype(dtype)
         if generator is not None and device is not None and torch.device(device) != generator.device:
             raise ValueError(f"device {device} differs from the generator's device {generator.device}")
         device = generator.device if generator is not None else device
@@ -183,10 +226,19 @@ class ScoreMLPStack(nn.Module):
 
     def eps(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Noise predictions ``(G, B, d)`` of the members on ``x`` ``(G, B, d)`` at times ``t`` ``(G, B)``."""
-        G, B = self.num_models, x.shape[1]
+        if not isinstance(x, torch.Tensor) or not isinstance(t, torch.Tensor):
+            raise TypeError(f"x and t must be tensors, got {type(x).__name__} and {type(t).__name__}")
+        G = self.num_models
+        B = x.shape[1] if x.ndim == 3 else -1
         if x.shape != (G, B, self.dim) or t.shape != (G, B):
             raise ValueError(f"x must have shape ({G}, B, {self.dim}) and t shape ({G}, B); "
                              f"got {tuple(x.shape)} and {tuple(t.shape)}")
+        dtype = self.weights[0].dtype
+        if x.dtype != dtype or t.dtype != dtype:
+            raise TypeError(f"x must have the stack's dtype {dtype} (and t too), got {x.dtype} and {t.dtype}")
+        if x.numel() and not _all_finite(x):
+            raise ValueError("x contains NaN or infinite values")
+        _check_times(t, dtype)
         emb = sinusoidal_embedding(t.reshape(-1), self.time_embedding_dim, scale=self.time_scale)
         shifts = torch.baddbmm(self.time_bias, emb.view(G, B, -1), self.time_weight).chunk(self.depth, dim=2)
         h = x
@@ -221,8 +273,7 @@ class ScoreMLPStack(nn.Module):
     @torch.no_grad()
     def member(self, g: int) -> ScoreMLP:
         """Member ``g`` as a stand-alone :class:`ScoreMLP` (ReLU) with the same weights."""
-        if not 0 <= g < self.num_models:
-            raise ValueError(f"g must lie in [0, {self.num_models}), got {g}")
+        g = _check_index(g, self.num_models)
         net = ScoreMLP(self.dim, self.width, self.depth, self.time_embedding_dim, time_scale=self.time_scale)
         net = net.to(device=self.weights[0].device, dtype=self.weights[0].dtype)
         for layer, w, b in zip(list(net.hidden) + [net.out], self.weights, self.biases):
@@ -268,12 +319,15 @@ class BatchedMLP(nn.Module):
                  linear_skip: bool = False, generator: torch.Generator | None = None, dtype=torch.float32,
                  device=None):
         super().__init__()
-        widths = [check_positive_int(int(w), "widths entries") for w in widths]
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, (Sequence, np.ndarray)):
+            raise TypeError(f"widths must be a sequence of ints, got {type(widths).__name__}")
+        widths = [check_positive_int(w, "widths entries") for w in widths]
         if not widths:
             raise ValueError("widths must be a non-empty list")
         self.depth = check_positive_int(depth, "depth")
         self.dim_in = check_positive_int(dim_in, "dim_in")
         self.dim_out = dim_in if dim_out is None else check_positive_int(dim_out, "dim_out")
+        check_float_dtype(dtype)
         self.widths, self.linear_skip = widths, bool(linear_skip)
         G, Wm = len(widths), max(widths)
         device = generator.device if generator is not None else device
@@ -305,6 +359,8 @@ class BatchedMLP(nn.Module):
                 or x.shape[2] != self.dim_in:
             raise ValueError(f"x must have shape ({self.num_models}, B, {self.dim_in}), got "
                              f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        if x.dtype != self.weights[0].dtype:
+            raise TypeError(f"x must have the models' dtype {self.weights[0].dtype}, got {x.dtype}")
         h = x
         padded = min(self.widths) < max(self.widths)
         for l in range(self.depth):
@@ -325,6 +381,15 @@ class BatchedMLP(nn.Module):
         """``sqrt(sum_b |f_g(x_gb) - y_gb|^2 / sum_b |reference_gb|^2)`` per model ``g``, shape ``(G,)``
         (``reference = y`` if None), in float64, over chunks of ``chunk`` rows."""
         reference = y if reference is None else reference
+        check_positive_int(chunk, "chunk")
+        if not isinstance(x, torch.Tensor) or x.ndim != 3:
+            raise ValueError(f"x must have shape ({self.num_models}, B, {self.dim_in}), got "
+                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        expected = (x.shape[0], x.shape[1], self.dim_out)
+        for name, value in (("y", y), ("reference", reference)):
+            if not isinstance(value, torch.Tensor) or value.shape != expected:
+                raise ValueError(f"{name} must have shape {expected}, got "
+                                 f"{tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__}")
         num = torch.zeros(self.num_models, dtype=torch.float64, device=x.device)
         den = torch.zeros_like(num)
         for s in range(0, x.shape[1], chunk):
@@ -336,8 +401,9 @@ class BatchedMLP(nn.Module):
     def to_mlp(self, g: int) -> nn.Module:
         """Model ``g`` as plain layers: ``nn.Sequential`` of ``nn.Linear`` / ``nn.ReLU`` (padding removed),
         plus a bias-free ``nn.Linear`` skip when the model has one."""
-        if not 0 <= g < self.num_models:
+        if isinstance(g, numbers.Integral) and not isinstance(g, bool) and not 0 <= g < self.num_models:
             raise ValueError(f"g must be in [0, {self.num_models}), got {g}")
+        g = _check_index(g, self.num_models)
         dims = [self.dim_in] + [self.widths[g]] * self.depth + [self.dim_out]
         layers = []
         for l in range(self.depth + 1):

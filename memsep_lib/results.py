@@ -11,9 +11,11 @@ import datetime as _dt
 import fcntl
 import json
 import math
+import numbers
 import os
 import platform
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import torch
 
 from . import __version__
 from .config import PROFILES, describe_device
+from .validation import check_device, check_real
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "book" / "results"
 
@@ -44,13 +47,23 @@ def jsonable(obj, *, str_keys: bool = False):
 
 def config_dict(config) -> dict:
     """A config (frozen dataclass or dict) as the strict-JSON dict a results file records."""
-    return json.loads(json.dumps(jsonable(asdict(config) if is_dataclass(config) else dict(config), str_keys=True)))
+    if is_dataclass(config) and not isinstance(config, type):
+        config = asdict(config)
+    elif not isinstance(config, Mapping):
+        raise TypeError(f"config must be a dataclass instance or a dict, got {type(config).__name__}")
+    try:
+        return json.loads(json.dumps(jsonable(dict(config), str_keys=True), allow_nan=False))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"config is not JSON-serialisable: {err}") from err
 
 
 def results_path(experiment: str, profile: str, results_dir: Path | str | None = None) -> Path:
-    if profile not in PROFILES:
+    """``<results_dir>/<experiment>-<profile>.json`` (default folder: ``book/results``)."""
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    if not experiment or "/" in experiment:
+    if not isinstance(experiment, str):
+        raise TypeError(f"experiment must be a string, got {type(experiment).__name__}")
+    if not experiment or "/" in experiment or os.sep in experiment or experiment != experiment.strip():
         raise ValueError(f"experiment must be a plain name, got {experiment!r}")
     return Path(results_dir or RESULTS_DIR) / f"{experiment}-{profile}.json"
 
@@ -61,6 +74,15 @@ def save_results(experiment: str, profile: str, config: dict, results: dict, *, 
     """Write results and provenance as JSON (atomically: a temp file, then rename); return the path.
     ``device_label`` replaces the description of ``device`` (e.g. the devices of merged shards)."""
     path = results_path(experiment, profile, results_dir)
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a dict (config_dict of the config dataclass), got {type(config).__name__}")
+    if not isinstance(results, Mapping):
+        raise TypeError(f"results must be a dict, got {type(results).__name__}")
+    wall_time_s = check_real(wall_time_s, "wall_time_s")
+    if wall_time_s < 0:
+        raise ValueError(f"wall_time_s must be >= 0, got {wall_time_s}")
+    if device_label is not None and not isinstance(device_label, str):
+        raise TypeError(f"device_label must be a string or None, got {type(device_label).__name__}")
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "experiment": experiment,
@@ -110,6 +132,8 @@ def read_record(path: Path | str) -> dict:
     """Read and validate a results file: strict JSON (no NaN/Infinity), the fields of ``REQUIRED_FIELDS``,
     and ``experiment``/``profile`` matching the file name ``<experiment>-<profile>.json``. Errors name the path."""
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no results file at {path}")
     try:
         record = json.loads(path.read_text(), parse_constant=_reject_constant)
     except (OSError, UnicodeDecodeError, ValueError) as err:   # JSONDecodeError is a ValueError
@@ -121,6 +145,14 @@ def read_record(path: Path | str) -> dict:
         raise ValueError(f"results file {path} lacks field(s) {missing}")
     if not isinstance(record["results"], dict) or not isinstance(record["config"], dict):
         raise ValueError(f"results file {path}: 'results' and 'config' must be JSON objects")
+    for field in ("experiment", "profile", "device", "library_version", "date"):
+        if not isinstance(record[field], str):
+            raise ValueError(f"results file {path}: {field!r} must be a string, got {record[field]!r}")
+    wall = record["wall_time_s"]
+    if isinstance(wall, bool) or not isinstance(wall, numbers.Real) or not math.isfinite(wall) or wall < 0:
+        raise ValueError(f"results file {path}: 'wall_time_s' must be a number >= 0, got {wall!r}")
+    if record["profile"] not in PROFILES:
+        raise ValueError(f"results file {path} has profile {record['profile']!r}; profiles are {PROFILES}")
     expected = f"{record['experiment']}-{record['profile']}.json"
     if path.name != expected:
         raise ValueError(f"results file {path} holds experiment {record['experiment']!r}, profile "
@@ -167,16 +199,20 @@ def stored_or_live(experiment, *, profile: str | None = None, device=None, resul
     """
     from .config import get_device, get_profile
 
+    if not all(hasattr(experiment, name) for name in ("NAME", "CONFIGS", "run")):
+        raise TypeError(f"experiment must have NAME, CONFIGS and run (what get_experiment returns), "
+                        f"got {type(experiment).__name__}")
     profile = get_profile() if profile is None else profile
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    device = None if device is None else check_device(device)
     stored = largest_available_profile(experiment.NAME, results_dir)
     if stored is not None and PROFILES.index(stored) >= PROFILES.index(profile):
         record = load_results(experiment.NAME, stored, results_dir)
         label = (f"profile {stored}, {record['device']}: stored results from {record['date'][:10]} "
                  f"({record['wall_time_s']:.0f} s wall time)")
         return Outcome(record["results"], record["config"], stored, True, label)
-    device = get_device() if device is None else torch.device(device)
+    device = get_device() if device is None else device
     config = experiment.CONFIGS[profile]
     results = experiment.run(config, device=device, progress=progress)
     return Outcome(json.loads(json.dumps(jsonable(results, str_keys=True))), config_dict(config), profile,
@@ -264,13 +300,25 @@ class StageCache:
 
     def _read(self) -> dict:
         try:
-            return json.loads(self.path.read_text()) if self.path.exists() else {}
-        except ValueError as err:
+            done = json.loads(self.path.read_text()) if self.path.exists() else {}
+        except (OSError, ValueError) as err:        # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise ValueError(f"stage cache {self.path} is corrupt ({err}); delete it to recompute") from err
+        if not isinstance(done, dict):
+            raise ValueError(f"stage cache {self.path} must hold a JSON object, got {type(done).__name__}; "
+                             f"delete it to recompute")
+        return done
 
     def get(self, name: str, compute):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"stage name must be a non-empty string, got {type(name).__name__}")
+        if not callable(compute):
+            raise TypeError(f"compute must be callable, got {type(compute).__name__}")
         if name not in self.done:
-            value = json.loads(json.dumps(jsonable(compute()), allow_nan=False))
+            computed = compute()
+            try:
+                value = json.loads(json.dumps(jsonable(computed), allow_nan=False))
+            except (TypeError, ValueError) as err:
+                raise TypeError(f"stage {name!r} returned a value that is not JSON-serialisable: {err}") from err
             if self.write:
                 with open(self.folder / ".stages.lock", "a+") as handle:
                     fcntl.flock(handle, fcntl.LOCK_EX)      # released when the file closes

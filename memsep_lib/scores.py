@@ -131,6 +131,66 @@ def _count_at_least(g: torch.Tensor, threshold: torch.Tensor, small: torch.Tenso
     return counts
 
 
+class _ExactPart:
+    """Float64 online log-sum-exp over the (query, point) pairs whose energies were computed exactly.
+
+    Pairs are kept as ``(query, point index, energy)`` triples and folded into the running
+    ``E_min`` (smallest energy per query), ``Z = sum exp(-(E - E_min)/s^2)`` and ``S = sum exp(...) x_i``
+    when too many are pending (memory stays bounded) and at the end. The usual small-``t`` case, one
+    point per query and nothing folded yet, needs no weights at all: the posterior mean is that point.
+    """
+
+    def __init__(self, data: torch.Tensor, B: int, inv_s2: float, cap: int):
+        self.data, self.B, self.inv_s2, self.cap = data, B, inv_s2, cap
+        self.pending, self.n_pending = [], 0
+        self.e_min = torch.full((B,), math.inf, dtype=torch.float64, device=data.device)
+        self.z = torch.zeros(B, dtype=torch.float64, device=data.device)
+        self.s = None
+
+    def add(self, q: torch.Tensor, i: torch.Tensor, energy: torch.Tensor) -> None:
+        self.pending.append((q, i, energy))
+        self.n_pending += q.shape[0]
+        if self.n_pending > self.cap:
+            self.fold()
+
+    def _take(self):
+        q, i, energy = (torch.cat(parts) for parts in zip(*self.pending))
+        self.pending, self.n_pending = [], 0
+        return q, i, energy
+
+    def single_point(self) -> torch.Tensor | None:
+        """Indices of the one point per query when that is all there is, else None."""
+        if self.s is not None or self.n_pending < self.B:
+            return None
+        q, i, energy = self._take()
+        self.pending, self.n_pending = [(q, i, energy)], q.shape[0]
+        if q.shape[0] == self.B and torch.equal(q, torch.arange(self.B, device=q.device)):
+            return i
+        return None
+
+    def fold(self) -> None:
+        if not self.pending:
+            return
+        q, i, energy = self._take()
+        e_new = self.e_min.scatter_reduce(0, q, energy, reduce="amin", include_self=True)
+        if self.s is None:
+            self.s = torch.zeros(self.B, self.data.shape[1], dtype=torch.float64, device=self.data.device)
+        else:                                    # earlier terms, shifted to the new minimum (rows without: 0)
+            shrink = torch.where(torch.isinf(self.e_min), 0.0, torch.exp((e_new - self.e_min) * self.inv_s2))
+            self.z.mul_(shrink)
+            self.s.mul_(shrink[:, None])
+        w = torch.exp((e_new.index_select(0, q) - energy) * self.inv_s2)     # <= 1; each row's smallest is 1
+        keep = w > 0
+        if not bool(keep.all()):
+            q, i, w = q[keep], i[keep], w[keep]
+        self.z.index_add_(0, q, w)
+        block = max(1, _PAIR_ELEMENTS // self.data.shape[1])
+        for p0 in range(0, q.shape[0], block):
+            pts = self.data.index_select(0, i[p0:p0 + block]).to(torch.float64)
+            self.s.index_add_(0, q[p0:p0 + block], pts.mul_(w[p0:p0 + block, None]))
+        self.e_min = e_new
+
+
 def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size: int | None,
                       num_candidates: int) -> torch.Tensor:
     """``E[X_0 | X_t = x] = sum_i w_i(x) x_i`` in float64, shape ``(B, d)``, in one pass over chunks of ``data``.
@@ -155,7 +215,7 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
     m = torch.full((B,), -math.inf, dtype=dt, device=dev)        # running max of G over all points
     err = torch.zeros(B, dtype=f64, device=dev)                  # running bound on the error of G
     m_d = z_d = s_d = None                                       # dense part, allocated when first needed
-    found = []                                                   # exact part: (query, point, energy)
+    exact = _ExactPart(data, B, inv_s2, cap=4 * B * num_candidates)
     g_buf = torch.empty(B * chunk, dtype=dt, device=dev)
     mask_buf = torch.empty(B * chunk, dtype=torch.bool, device=dev)
     small = torch.empty(min(B, 64), chunk, dtype=dt, device=dev)
@@ -212,24 +272,15 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
                 q, i = pairs[p0:p0 + pair_block].unbind(1)
                 xq = x64 if q.shape[0] == B and torch.equal(q, rows_all) else x64.index_select(0, q)
                 diff = torch.sub(xq, c.index_select(0, i), alpha=a)       # float64 (type promotion)
-                found.append((q, i + start, 0.5 * diff.square_().sum(1)))   # sum: pairwise, accurate
+                exact.add(q, i + start, 0.5 * diff.square_().sum(1))   # sum: pairwise, accurate
 
-    # Exact part: weights exp(-(E - E_min)/s^2) (the smallest is exactly 1), negligible ones dropped.
-    e_min = torch.full((B,), math.inf, dtype=f64, device=dev)
-    z_e = torch.zeros(B, dtype=f64, device=dev)
-    if found:
-        q, i, energy = (torch.cat(parts) for parts in zip(*found))
-        e_min.scatter_reduce_(0, q, energy, reduce="amin")
-        w = torch.exp((e_min.index_select(0, q) - energy) * inv_s2)
-        keep = w > 0
-        if not bool(keep.all()):
-            q, i, w = q[keep], i[keep], w[keep]
-        if m_d is None and q.shape[0] == B and torch.equal(q, rows_all):
-            return data.index_select(0, i).to(f64)               # one point per query (w = 1): the usual small t
-        z_e.index_add_(0, q, w)
-        s_e = torch.zeros(B, d, dtype=f64, device=dev).index_add_(0, q, data.index_select(0, i).to(f64).mul_(w[:, None]))
-    else:
-        s_e = torch.zeros(B, d, dtype=f64, device=dev)
+    if m_d is None:
+        single = exact.single_point()
+        if single is not None:
+            return data.index_select(0, single).to(f64)          # one point per query (w = 1): the usual small t
+    exact.fold()
+    e_min, z_e = exact.e_min, exact.z
+    s_e = exact.s if exact.s is not None else torch.zeros(B, d, dtype=f64, device=dev)
     if m_d is None:
         return s_e.div_(z_e[:, None])
 

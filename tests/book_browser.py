@@ -243,6 +243,30 @@ document.querySelectorAll('a[href]').forEach((a) => {
   out.links.push(new URL(href, document.baseURI).href); });
 const main = document.querySelector('main, article, [role="main"]') || document.body;
 out.main = main.innerText.trim().length;
+// wide content (a table, a display equation, a code block) must scroll inside a box of its own that
+// fits the text column, not be cut off by the column or spill out of it
+const column = document.querySelector('article.bd-article') || main;
+const cs = getComputedStyle(column), cr = column.getBoundingClientRect();
+const left = cr.left + parseFloat(cs.paddingLeft), right = cr.right - parseFloat(cs.paddingRight);
+out.wide = [];
+column.querySelectorAll('table, mjx-container[display="true"], div.math, pre').forEach((el) => {
+  if (el.parentElement.closest('table, mjx-container, pre')) return;   // judged with its outermost wide ancestor
+  const r = el.getBoundingClientRect();
+  if (r.width === 0 || r.height === 0) return;                         // hidden (e.g. a collapsed cell)
+  const width = Math.max(el.scrollWidth, r.width);
+  if (width <= right - left + 1 && r.left >= left - 1 && r.right <= right + 1) return;   // fits
+  let box = null;
+  for (let e = el; e && e !== column; e = e.parentElement) {
+    const st = getComputedStyle(e);
+    if (['auto', 'scroll'].includes(st.overflowX)) { box = e; break; }
+    if (['hidden', 'clip'].includes(st.overflowX)) break;              // cut off before any scroll box
+  }
+  const what = `${el.tagName.toLowerCase()} ${JSON.stringify(el.textContent.trim().replace(/\s+/g, ' ').slice(0, 40))}`;
+  if (!box) { out.wide.push(`${what} is ${Math.round(width)} px wide in a ${Math.round(right - left)} px column, with no scroll box`); return; }
+  const b = box.getBoundingClientRect();
+  if (b.left < left - 1 || b.right > right + 1)
+    out.wide.push(`${what}: its scroll box (${box.tagName.toLowerCase()}.${box.className}) is ${Math.round(b.width)} px wide, outside the ${Math.round(right - left)} px column`);
+});
 return out;
 """
 
@@ -339,6 +363,7 @@ class BookBrowser:
         report.problems += [f"math not typeset: {m}" for m in found["untypeset"]]
         report.problems += [f"raw TeX in text: {m!r}" for m in found["rawtex"]]
         report.problems += [f"unparsed MyST in text: {m!r}" for m in found["rawmyst"]]
+        report.problems += [f"wide content cut off: {m}" for m in found["wide"]]
         if found["main"] == 0:
             report.problems.append("page has no main content")
         for link in sorted(set(found["links"])):

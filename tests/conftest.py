@@ -10,5 +10,6 @@ def gen():
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "browser: the rendered book in headless Chromium (tests/test_book_browser.py); skipped "
-                   "without chromium, chromedriver or a built book, run for real by .ci/run")
+        "markers", "browser: the rendered book and a chapter in JupyterLab, in headless Chromium "
+                   "(tests/test_book_browser.py, tests/test_jupyterlab.py); skipped without chromium, "
+                   "chromedriver or a built book, run for real by .ci/run")

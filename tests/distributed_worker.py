@@ -1,8 +1,8 @@
 """What tests/test_distributed.py runs under ``torchrun`` (or as one plain process): ``MODE OUT [ARGS]``.
 
-- ``train OUT``: DSM training of a tiny ScoreMLP with DDP (4 steps, then resumed from its checkpoint to 8);
-  rank 0 saves the parameters, the EMA and the loss log to ``OUT``.
-- ``sample OUT``: :func:`memsep_lib.sampling.sample_blocks` of a tiny net; rank 0 saves the samples.
+- ``ddp FOLDER``: DSM training of a tiny ScoreMLP with DDP (4 steps, then resumed from its checkpoint to 8),
+  then :func:`memsep_lib.sampling.sample_blocks` of a tiny net; rank 0 saves the parameters, the EMA and
+  the loss log to ``FOLDER/train.pt``, the samples to ``FOLDER/samples.pt``.
 - ``cli RESULTS_DIR ARGS...``: the experiments CLI on a tiny DiT-pruning config (fake data, untrained
   feature net), so that no CIFAR-10 is needed.
 """
@@ -54,7 +54,8 @@ def tiny_dit_cli(results_dir, args):
     DIT_CONFIGS["DiT-test/4"] = dict(hidden_size=16, depth=2, num_heads=2, patch_size=4)
     tiny = dataclasses.replace(exp.CONFIGS["ci"], subset_size=12, resolution=8, dit="DiT-test/4", train_steps=10,
                                batch_size=4, memorization_milestones=(5, 10), importance_draws=8, prune_ratio=0.25,
-                               finetune_steps=5, num_samples=6, milestone_samples=4, sample_steps=3, seeds=(0, 1), lr=1e-2)
+                               finetune_steps=5, num_samples=6, milestone_samples=4, sample_steps=3, seeds=(0, 1),
+                               lr=1e-2)
     exp.CONFIGS["ci"] = tiny
     exp.load_data = lambda *a, **k: torch.rand(12, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
 
@@ -74,12 +75,11 @@ if __name__ == "__main__":
     if mode == "cli":
         sys.exit(tiny_dit_cli(out, sys.argv[3:]))
     info = distributed.init("cpu")
-    if mode == "train":
-        net, log, ema = train(info, os.path.join(os.path.dirname(out), "ddp.pt"))
-        result = {"params": [p.detach() for p in net.parameters()], "ema": [p for p in ema.model.parameters()],
-                  "losses": log.losses, "steps": log.steps}
-    else:
-        result = samples(info)
+    net, log, ema = train(info, os.path.join(out, "ddp.pt"))
+    trained = {"params": [p.detach() for p in net.parameters()], "ema": [p for p in ema.model.parameters()],
+               "losses": log.losses, "steps": log.steps}
+    drawn = samples(info)
     if info.is_main:
-        torch.save(result, out)
+        torch.save(trained, os.path.join(out, "train.pt"))
+        torch.save(drawn, os.path.join(out, "samples.pt"))
     distributed.close()

@@ -259,6 +259,16 @@ def run_all_cells(browser: bb.BookBrowser, *, timeout: float = 180.0) -> None:
             ".some((p) => p.textContent.includes('*'));"))
 
 
+def document_dirty(browser: bb.BookBrowser, *, timeout: float = 120.0) -> bool:
+    """Whether JupyterLab holds unsaved changes to the open notebook, once its kernel is up (a notebook
+    whose kernelspec differs from the kernel's is modified on kernel start). Needs ``expose_app=True``."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser.driver, timeout).until(lambda d: d.execute_script(_KERNEL_IDLE) == "idle")
+    time.sleep(1.0)
+    return bool(browser.driver.execute_script("return window.jupyterapp.shell.currentWidget.context.model.dirty;"))
+
+
 def output_text(browser: bb.BookBrowser) -> str:
     """The text of every output of the open notebook, in order."""
     return browser.driver.execute_script(

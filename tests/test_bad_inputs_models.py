@@ -181,9 +181,10 @@ TOY = SimpleNamespace(NAME="toy", DESCRIPTION="a toy", CONFIGS={p: {"size": i + 
 BAD_TOY = SimpleNamespace(**{**vars(TOY), "NAME": "bad_toy", "run": lambda config, **kw: [1, 2, 3]})
 
 
-def cli(*argv, env=None, results_dir=True, before=None):
+def cli(*argv, env=None, results_dir=True, before=None, after=None):
     """``main([...argv, --results-dir <tmp>])`` with a toy experiment registered and ``env`` set; a non-zero
-    exit is a :class:`CliFailed` with the code and stderr; returns ``(stdout, results folder)``."""
+    exit is a :class:`CliFailed` with the code and stderr (on one line); returns stdout, or
+    ``after(stdout, results folder)`` (called while the folder exists)."""
     def call(folder: Path):
         args = list(argv) + (["--results-dir", str(folder)] if results_dir else [])
         err, out = io.StringIO(), io.StringIO()
@@ -199,9 +200,9 @@ def cli(*argv, env=None, results_dir=True, before=None):
                 code = main(args)
             except SystemExit as exc:
                 code = exc.code
-        if code:
-            raise CliFailed(f"exit {code}: {err.getvalue()}")
-        return out.getvalue(), folder
+            if code:
+                raise CliFailed(f"exit {code}: {' '.join(err.getvalue().split())}")
+            return out.getvalue() if after is None else after(out.getvalue(), folder)
     return in_tmp(call)
 
 
@@ -209,13 +210,16 @@ def locked(folder: Path, stack):
     stack.enter_context(run_folder_lock(folder / "checkpoints" / "toy-ci"))
 
 
-def cli_run_is_valid(result):
-    out, folder = result
+def cli_run_is_valid(out: str, folder: Path) -> bool:
     record = read_record(folder / "toy-ci.json")
     return "wrote" in out and record["results"] == {"value": 0.5} and record["config"] == {"size": 1}
 
 
 # ---- features ----------------------------------------------------------------------------------------
+# no cache and no data set there: a check that failed to fire would fail fast, not train on CIFAR-10
+NOWHERE = {"cache_dir": "/nonexistent/memsep-cache", "data_dir": "/nonexistent/memsep-data", "allow_download": False}
+
+
 def corrupt_feature_cache(folder: Path):
     net = cifar_feature_net(train_size=10, epochs=1, cache_dir=folder, data_dir=folder)   # trains on the fake data
     path = next(folder.glob("cifar_feature_net-*.pt"))
@@ -240,6 +244,7 @@ ERRORS = [
     ("sinusoidal-t-2d", lambda: sinusoidal_embedding(torch.ones(2, 2), 4), ValueError, r"t must be a tensor of shape"),
     ("sinusoidal-t-list", lambda: sinusoidal_embedding([0.1], 4), TypeError, r"t must be a tensor"),
     ("sinusoidal-dim-0", lambda: sinusoidal_embedding(torch.ones(2), 0), ValueError, r"dim must be positive"),
+    ("sinusoidal-dim-1", lambda: sinusoidal_embedding(torch.ones(2), 1), ValueError, r"dim must be >= 2"),
     ("sinusoidal-dim-float", lambda: sinusoidal_embedding(torch.ones(2), 4.0), TypeError, r"dim must be an int"),
     ("sinusoidal-int-t", lambda: sinusoidal_embedding(torch.ones(2, dtype=torch.long), 4), TypeError,
      r"t must have a floating dtype"),
@@ -424,12 +429,12 @@ ERRORS = [
      ValueError, r"batch_size must be positive"),
     ("extract_features-not-a-net", lambda: extract_features(torch.nn.Linear(2, 2), torch.ones(2, 3, 32, 32)),
      TypeError, r"net must be a CifarFeatureNet"),
-    ("cifar_feature_net-train-size-0", lambda: cifar_feature_net(train_size=0), ValueError,
+    ("cifar_feature_net-train-size-0", lambda: cifar_feature_net(train_size=0, **NOWHERE), ValueError,
      r"train_size must be positive"),
-    ("cifar_feature_net-epochs-0", lambda: cifar_feature_net(epochs=0), ValueError, r"epochs must be positive"),
-    ("cifar_feature_net-batch-0", lambda: cifar_feature_net(batch_size=0), ValueError, r"batch_size must be positive"),
-    ("cifar_feature_net-seed-str", lambda: cifar_feature_net(seed="0"), TypeError, r"seed must be an int"),
-    ("cifar_feature_net-device-mps", lambda: cifar_feature_net(device="mps"), ValueError,
+    ("cifar_feature_net-epochs-0", lambda: cifar_feature_net(epochs=0, **NOWHERE), ValueError, r"epochs must be positive"),
+    ("cifar_feature_net-batch-0", lambda: cifar_feature_net(batch_size=0, **NOWHERE), ValueError, r"batch_size must be positive"),
+    ("cifar_feature_net-seed-str", lambda: cifar_feature_net(seed="0", **NOWHERE), TypeError, r"seed must be an int"),
+    ("cifar_feature_net-device-mps", lambda: cifar_feature_net(device="mps", **NOWHERE), ValueError,
      r"device='mps' but mps is not available"),
     ("cifar_feature_net-train-size-too-large", fake_cifar(lambda d: cifar_feature_net(
         train_size=20, epochs=1, cache_dir=d, data_dir=d)), ValueError, r"train_size=20 exceeds the 12 training images"),
@@ -540,7 +545,6 @@ ANSWERS = [
     # --- nets ------------------------------------------------------------------------------------------
     ("sinusoidal-odd-dim", lambda: sinusoidal_embedding(torch.tensor([0.1, 0.2]), 5),
      lambda e: e.shape == (2, 5) and bool((e[:, -1] == 0).all())),
-    ("sinusoidal-dim-1", lambda: sinusoidal_embedding(torch.tensor([0.3]), 1), lambda e: e.tolist() == [[0.0]]),
     ("ScoreMLP-t-1e6", lambda: NET(X, 1e6), lambda s: s.shape == (3, 2) and _finite(s)),
     ("ScoreMLP-numpy-t", lambda: (NET(X, np.float32(0.25)), NET(X, 0.25)), lambda p: torch.equal(*p)),
     ("ScoreMLP-one-element-tensor-t", lambda: (NET(X, torch.tensor([0.25])), NET(X, 0.25)), lambda p: torch.equal(*p)),
@@ -645,10 +649,11 @@ ANSWERS = [
     ("list_results-empty-folder", in_tmp(list_results), lambda rows: rows == []),
     ("list_results-missing-folder", in_tmp(lambda d: list_results(d / "nope")), lambda rows: rows == []),
     # --- CLI -------------------------------------------------------------------------------------------
-    ("cli-run-toy", cli("toy"), cli_run_is_valid),
-    ("cli-list-toy", cli("--list", "toy", results_dir=False), lambda r: "a toy" in r[0]),
-    ("cli-env-profile-used", cli("toy", env={"MEMSEP_PROFILE": "cpu"}),
-     lambda r: load_results("toy", "cpu", r[1])["results"] == {"value": 1.0}),
+    ("cli-run-toy", cli("toy", after=cli_run_is_valid), bool),
+    ("cli-list-toy", cli("--list", "toy", results_dir=False), lambda out: "a toy" in out),
+    ("cli-env-profile-used", cli("toy", env={"MEMSEP_PROFILE": "cpu"},
+                                 after=lambda out, d: load_results("toy", "cpu", d)["results"]),
+     lambda r: r == {"value": 1.0}),
 ]
 
 

@@ -89,7 +89,9 @@ def fixture_site(tmp_path_factory):
       <div class="math">\[\sum_{i=1}^n x_i\]</div>
       <p>Prices in code are fine: <code>$$ not math $$</code></p>
       <img src="pixel.png" alt="pixel"> <a href="other.html#sec">a link</a> <a href="#top">up</a>
-      <a href="https://example.org/">an external link (not followed)</a>"""))
+      <a href="https://example.org/">an external link (not followed)</a>
+      <div style="overflow-x: auto"><table><tr><td style="white-space: nowrap">{wide}</td></tr></table></div>
+      <pre style="overflow-x: auto">{wide}</pre>""".replace("{wide}", "wide " * 400)))
     (site / "other.html").write_text(_page("other", '<section id="sec"><p>Target.</p></section>'))
     (site / "broken.html").write_text(_page("broken", r"""
       <h1>A broken page</h1>
@@ -99,7 +101,10 @@ def fixture_site(tmp_path_factory):
       <img src="missing.png" alt="missing"> <img src="empty.png" alt="empty">
       <p>```{prf:theorem} A title with {cite:t}`key` is not a fence</p>
       <a href="nowhere.html">dead link</a> <a href="other.html#no-such-anchor">dead anchor</a>
-      <script>window.undefinedFunction();</script>"""))
+      <div style="overflow: hidden"><table><tr><td style="white-space: nowrap">cut {wide}</td></tr></table></div>
+      <pre style="overflow: visible">spills {wide}</pre>
+      <div style="overflow-x: auto; width: 4000px"><table><tr><td>boxed {wide}</td></tr></table></div>
+      <script>window.undefinedFunction();</script>""".replace("{wide}", "wide " * 400)))
     (site / "nomath.html").write_text(_page("no MathJax", r'<p><span class="math">\(x\)</span></p>',
                                             mathjax="mathjax/not-there.js"))
     (site / "redirect.html").write_text('<meta http-equiv="Refresh" content="0; url=good.html" />')
@@ -135,6 +140,11 @@ def test_checker_reports_every_defect_of_a_broken_page(browser, fixture_site):
     assert "broken link: /other.html#no-such-anchor (no element with id 'no-such-anchor')" in text
     assert any(p.startswith("console error:") and "undefinedFunction" in p for p in problems)
     assert "request failed: 404 /missing.png" in text
+    wide = [p for p in problems if p.startswith("wide content cut off:")]
+    assert len(wide) == 3, wide
+    assert any('table "cut wide' in p and "with no scroll box" in p for p in wide)
+    assert any('pre "spills wide' in p and "with no scroll box" in p for p in wide)
+    assert any('table "boxed wide' in p and "outside the" in p for p in wide)
 
 
 def test_checker_reports_mathjax_that_did_not_load(browser, fixture_site):
@@ -173,6 +183,32 @@ def test_book_page(book, page):
     if (ROOT / f"{doc}.ipynb").is_file():  # a chapter notebook: downloadable from its page
         assert any(urldefrag(link)[0].endswith(f"/_sources/{doc}.ipynb") for link in report.links), \
             f"{page}: no download link to the notebook _sources/{doc}.ipynb"
+
+
+def test_book_map_is_legible(book):
+    """The map's text reads at 12 px or more at the test's window width, every line inside its box, and
+    linked text is not underlined (an underline runs through the subscripts of SVG text)."""
+    browser, server, _, _ = book
+    browser.driver.get(server.url(PAGES[1]))
+    found = browser.driver.execute_script(r"""
+const svg = document.querySelector('.bookmap-svg svg');
+const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+const boxes = Array.from(svg.querySelectorAll('rect')).filter((r) => +r.getAttribute('width') < svg.viewBox.baseVal.width);
+const out = {small: [], outside: [], underlined: []};
+svg.querySelectorAll('text').forEach((t) => {
+  const px = parseFloat(getComputedStyle(t).fontSize) * scale;
+  if (px < 12) out.small.push(`${t.textContent} (${px.toFixed(1)} px)`);
+  if (t.parentElement.getAttribute('font-style') === 'italic') return;   // the arrows' labels
+  const b = t.getBBox();
+  if (!boxes.some((r) => { const x = +r.getAttribute('x'), y = +r.getAttribute('y');
+        return b.x >= x + 4 && b.x + b.width <= x + +r.getAttribute('width') - 4 &&
+               b.y >= y + 2 && b.y + b.height <= y + +r.getAttribute('height') - 2; }))
+    out.outside.push(t.textContent);
+});
+svg.querySelectorAll('a.bookmap-link').forEach((a) => {
+  if (getComputedStyle(a).textDecorationLine !== 'none') out.underlined.push(a.textContent.trim().slice(0, 40)); });
+return out;""")
+    assert found == {"small": [], "outside": [], "underlined": []}
 
 
 def test_book_map_links_to_chapters(book):

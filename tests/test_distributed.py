@@ -91,12 +91,36 @@ def test_speed_switches_are_cuda_only():
         train_score_net(worker.tiny_net(), worker.DATA, steps=1, dist="two ranks")
 
 
+def test_sample_blocks_one_block_is_sample_and_blocks_have_their_own_seeds():
+    from memsep_lib.config import make_generator
+    from memsep_lib.sampling import block_seed, sample, sample_blocks
+
+    score = lambda x, t: -x
+    one = sample_blocks(score, 5, 2, seed=3, block_size=8, steps=4)
+    assert torch.equal(one, sample(score, 5, 2, steps=4, batch_size=8, generator=make_generator(3)))
+    blocks = sample_blocks(score, 5, 2, seed=3, block_size=2, steps=4)
+    assert torch.equal(blocks[:2], sample(score, 2, 2, steps=4, generator=make_generator(3)))   # block 0: seed 3
+    assert torch.equal(blocks[2:4], sample(score, 2, 2, steps=4, generator=make_generator(block_seed(3, 1))))
+    with pytest.raises(ValueError, match="2\\*\\*32"):
+        sample_blocks(score, 5, 2, seed=-1)
+    with pytest.raises(TypeError, match="seed= and block_size="):
+        sample_blocks(score, 5, 2, seed=0, generator=make_generator(0))
+
+
 # ---- torchrun, 2 processes --------------------------------------------------------------------------
 
-def test_ddp_steps_equal_one_process_with_the_global_batch(tmp_path):
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory):
+    """The worker's DDP training and block sampling, on 2 ranks; the folder with its outputs."""
+    folder = tmp_path_factory.mktemp("ddp")
+    _launch("ddp", folder)
+    return folder
+
+
+@pytest.mark.slow
+def test_ddp_steps_equal_one_process_with_the_global_batch(tmp_path, ddp_run):
     """8 steps of global batch 8 on 2 ranks (4 rows each; 4 steps, then resumed from rank 0's checkpoint)."""
-    _launch("train", tmp_path / "ddp.pt")
-    ddp = torch.load(tmp_path / "ddp.pt")
+    ddp = torch.load(ddp_run / "train.pt")
     net, log, ema = worker.train(None, tmp_path / "single.pt")
     for p, q in zip(net.parameters(), ddp["params"]):
         torch.testing.assert_close(p.detach(), q, rtol=1e-5, atol=1e-6)
@@ -106,10 +130,10 @@ def test_ddp_steps_equal_one_process_with_the_global_batch(tmp_path):
     assert log.losses == pytest.approx(ddp["losses"], rel=1e-6)      # the log: the mean over ranks
 
 
-def test_samples_do_not_depend_on_the_number_of_processes(tmp_path):
-    _launch("sample", tmp_path / "two.pt")
+@pytest.mark.slow
+def test_samples_do_not_depend_on_the_number_of_processes(ddp_run):
     one = worker.samples(None)
-    assert one.shape == (10, 3) and torch.equal(one, torch.load(tmp_path / "two.pt"))
+    assert one.shape == (10, 3) and torch.equal(one, torch.load(ddp_run / "samples.pt"))
 
 
 def _strip_timings(record: dict) -> dict:
@@ -131,6 +155,7 @@ def serial_dit(tmp_path_factory):
     return json.loads((folder / "dit_pruning-ci.json").read_text())
 
 
+@pytest.mark.slow
 def test_sharded_dit_run_merges_to_the_serial_results(tmp_path, serial_dit):
     """torchrun, 2 ranks, one seed each: rank 0 merges the two shard files into the results file."""
     _launch("cli", tmp_path)
@@ -141,6 +166,7 @@ def test_sharded_dit_run_merges_to_the_serial_results(tmp_path, serial_dit):
     assert _strip_timings(merged) == _strip_timings(serial_dit)
 
 
+@pytest.mark.slow
 def test_a_seed_trained_by_two_ranks_matches_one_process(tmp_path, serial_dit):
     """--ranks-per-unit 2: DDP over both ranks, samples drawn in blocks split over them."""
     _launch("cli", tmp_path, "--units", "0", "--ranks-per-unit", "2")

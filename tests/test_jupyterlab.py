@@ -110,6 +110,7 @@ def test_chapter_reads_well_in_jupyterlab(lab):
     bad = [(kind, target) for kind, target in report.unresolved
            if (kind == "citation" and target not in BIB_KEYS) or (kind == "reference" and target in local)]
     assert bad == [], "references that should resolve inside the notebook"
+    assert not lb.document_dirty(browser), "opening the chapter modified it (kernelspec? run notebook_macros.py --write)"
 
 
 def test_checker_reports_missing_macros(lab):

@@ -1,11 +1,13 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memsep_lib.process import alpha, sigma
+from memsep_lib.validation import smallest_time
 from memsep_lib.scores import (empirical_log_prob, empirical_score, empirical_score_hessian,
                                posterior_cov, posterior_mean, posterior_weights)
 
@@ -171,3 +173,125 @@ def test_bad_inputs_name_the_argument(fn):
         fn(torch.zeros(3), 0.1, data)
     with pytest.raises(TypeError, match="torch.Tensor"):
         fn([[0.0, 0.0, 0.0]], 0.1, data)
+
+
+# ---- small t: finite and exact (no 0/0 from a shift by the float32 maximum) -------------------
+
+def _reference64(x, t, data):
+    """Score and posterior mean in float64 at the given inputs, from explicit differences over every point."""
+    a, s2 = alpha(t), sigma(t) ** 2
+    x64, data64 = x.double(), data.double()
+    energy = 0.5 * (x64[:, None, :] - a * data64[None]).square().sum(-1)
+    w = torch.softmax((energy.amin(1, keepdim=True) - energy) / s2, 1)
+    mean = w @ data64
+    return (a * mean - x64) / s2, mean, w
+
+
+def _rel_rows(got, ref):
+    return ((got.double() - ref).norm(dim=1) / ref.norm(dim=1)).max().item()
+
+
+@pytest.mark.parametrize("t", [1e-7, 1e-9, np.float64(1e-7), np.float32(1e-9)])
+@pytest.mark.parametrize("d,n", [(4, 200), (3072, 60)])
+def test_small_t_is_finite_and_exact(gen, t, d, n):
+    """Issue 18: at t <= 1e-7 (d = 3072) or 1e-10 (d = 4) the float32 path used to return NaN."""
+    data = _data(n, d, gen, torch.float32)
+    draws = _queries_from_p_hat(data.double(), float(t), 16, gen).float()
+    mids = _midpoints(data.double(), float(t), 16, gen).float()
+    for x in (draws, mids):
+        ref_score, ref_mean, _ = _reference64(x, float(t), data)
+        score = empirical_score(x, t, data)
+        assert score.dtype == torch.float32 and torch.isfinite(score).all()
+        assert _rel_rows(score, ref_score) <= 1e-6
+        mean = posterior_mean(x, t, data)
+        assert torch.isfinite(mean).all() and _rel_rows(mean, ref_mean) <= 1e-6
+
+
+@pytest.mark.parametrize("t", [1e-7, 1e-9, np.float64(1e-9)])
+@pytest.mark.parametrize("d,n", [(4, 50), (3072, 6)])
+def test_small_t_cov_and_hessian_are_finite_and_exact(gen, t, d, n):
+    data = _data(n, d, gen, torch.float32)
+    x = torch.cat([_queries_from_p_hat(data.double(), float(t), 1, gen), _midpoints(data.double(), float(t), 1, gen)]).float()
+    _, ref_mean, w = _reference64(x, float(t), data)
+    centred = data.double()[None] - ref_mean[:, None]
+    ref_cov = torch.einsum("bn,bni,bnj->bij", w, centred, centred)
+    cov = posterior_cov(x, t, data)
+    assert torch.isfinite(cov).all()
+    assert ((cov.double() - ref_cov).abs().amax((1, 2)) <= 1e-6 * ref_cov.abs().amax((1, 2)) + 1e-12).all()
+    a, s2 = alpha(float(t)), sigma(float(t)) ** 2
+    ref_hess = (a * a / s2) * (ref_cov / s2) - torch.eye(d, dtype=torch.float64) / s2
+    hess = empirical_score_hessian(x, t, data)
+    assert hess.dtype == torch.float32 and torch.isfinite(hess).all()
+    assert ((hess.double() - ref_hess).abs().amax((1, 2)) <= 1e-6 * ref_hess.abs().amax((1, 2))).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_smallest_usable_t_is_finite_or_a_clear_error(gen, dtype):
+    data = _data(20, 4, gen, dtype)
+    t_min = smallest_time(dtype)
+    x = _queries_from_p_hat(data.double(), t_min, 4, gen).to(dtype)
+    for fn in (empirical_score, posterior_mean):
+        assert torch.isfinite(fn(x, 2 * t_min, data)).all()
+    with pytest.raises(ValueError, match="smallest usable t"):
+        empirical_score(x, t_min / 4, data)
+    # a query far from every point: the true score ~ 10 / s_t^2 does not fit the dtype
+    with pytest.raises(ValueError, match="too large for"):
+        empirical_score(x + 10, 2 * t_min, data)
+    # an exact tie between two points: Cov = diag(1, 0, ...), so the Hessian is ~ 1/s_t^4
+    pair = torch.tensor([[1.0, 0, 0, 0], [-1.0, 0, 0, 0]], dtype=dtype)
+    assert torch.isfinite(empirical_score_hessian(torch.zeros(1, 4, dtype=dtype), 1e-7, pair)).all()
+    with pytest.raises(ValueError, match="too large for"):
+        empirical_score_hessian(torch.zeros(1, 4, dtype=dtype), 2 * t_min, pair)
+
+
+def test_large_t_gives_the_data_mean(gen):
+    data = _data(300, 8, gen, torch.float32)
+    x = torch.randn(5, 8, generator=gen)
+    assert torch.allclose(posterior_mean(x, 1e6, data), data.mean(0).expand(5, 8), atol=1e-6)
+    assert torch.allclose(empirical_score(x, 1e6, data), -x, atol=1e-6)
+
+
+# ---- the exact path, the dense path and their combination -----------------------------------
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_mixed_exact_and_dense_queries(gen, dtype, tol):
+    """One batch where some queries see > num_candidates points near the top (a tight cluster: dense
+    path) and others one or two (exact path), across several chunks."""
+    d, t = 16, 0.05
+    spread = _data(200, d, gen)
+    cluster = spread[:1] + 1e-3 * _data(150, d, gen)
+    data = torch.cat([spread, cluster])[torch.randperm(350, generator=gen)].to(dtype)
+    x = torch.cat([_queries_from_p_hat(spread, t, 6, gen), cluster[:6] + sigma(t) * _data(6, d, gen)]).to(dtype)
+    ref_score, _, _ = _reference64(x, t, data)
+    for chunk_size in (None, 64, 100):
+        for num_candidates in (1, 8, 64):
+            got = empirical_score(x, t, data, chunk_size=chunk_size, num_candidates=num_candidates)
+            assert _rel_rows(got, ref_score) <= tol
+
+
+def test_float32_exact_path_matches_reference_exactly(gen):
+    """Where the exact path runs, float32 output is the float64 score rounded, up to float64 noise
+    (at a midpoint ~1e-13 in the energies moves the score by ~1e-9 sqrt(d)/s_t; the target is 1e-3)."""
+    d, t = 3072, 1e-3
+    data = _data(500, d, gen, torch.float32)
+    x = torch.cat([_midpoints(data.double(), t, 16, gen), _queries_from_p_hat(data.double(), t, 16, gen)]).float()
+    ref, _, _ = _reference64(x, t, data)
+    got = empirical_score(x, t, data, chunk_size=128)
+    rounding = (ref.float().double() - ref).norm(dim=1)
+    assert ((got.double() - ref).norm(dim=1) <= 2 * rounding + 1e-8 * math.sqrt(d) / sigma(t)).all()
+
+
+def test_nan_in_a_later_chunk_of_data_is_caught():
+    data = torch.randn(50, 3)
+    data[41, 1] = math.nan
+    for fn in (empirical_score, posterior_mean):
+        with pytest.raises(ValueError, match="data contains NaN"):
+            fn(torch.randn(2, 3), 0.1, data, chunk_size=8)
+
+
+def test_numpy_and_tensor_times_match_float(gen):
+    data = _data(40, 3, gen, torch.float32)
+    x = _queries_from_p_hat(data.double(), 1e-3, 4, gen).float()
+    ref = empirical_score(x, 1e-3, data)
+    for t in (np.float64(1e-3), np.float32(1e-3), torch.tensor(1e-3, dtype=torch.float64)):
+        assert torch.allclose(empirical_score(x, t, data), ref, rtol=1e-6)

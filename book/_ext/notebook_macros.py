@@ -15,6 +15,10 @@ twice, from the same table:
   both alike, and in KaTeX the macros already exist (from the front matter), where ``\\newcommand``
   would be an error.
 
+The tool also sets the notebook's ``kernelspec`` to the one ipykernel installs (``KERNELSPEC``):
+JupyterLab writes that one into a notebook when its kernel starts, so with any other value merely
+opening a chapter would modify it.
+
 Cell outputs get neither (jupyterlab-myst renders a markdown output with no front matter, and
 JupyterLab's MathJax never sees the markdown cells), so outputs spell their symbols out; the tests
 check that no stored output uses a book macro (``output_macro_uses``).
@@ -22,10 +26,10 @@ check that no stored output uses a book macro (``output_macro_uses``).
 Usage, from the repository root::
 
     python book/_ext/notebook_macros.py --check [NOTEBOOK ...]   # exit 1 if a macro cell is missing or stale
-    python book/_ext/notebook_macros.py --write [NOTEBOOK ...]   # insert or refresh the macro cell
+    python book/_ext/notebook_macros.py --write [NOTEBOOK ...]   # insert or refresh it (and the kernelspec)
 
 Without notebooks, every ``.ipynb`` page of ``_toc.yml``. ``--write`` changes nothing else in a
-notebook (outputs, metadata and formatting are kept byte for byte).
+notebook (outputs, other metadata and formatting are kept byte for byte).
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ TAGS = ["remove-cell"]
 MARKER = "TeX macros of the book, generated from _config.yml by book/_ext/notebook_macros.py"
 # stored outputs that a front end renders as markdown or TeX (glue's papermill records are not shown)
 RENDERED_MIMES = ("text/markdown", "text/latex", "text/html")
+# the kernelspec of ipykernel's default kernel ("python3"), as JupyterLab records it
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def config_macros(config_path: Path | str = CONFIG) -> dict[str, tuple[str, int]]:
@@ -112,6 +118,8 @@ def check_notebook(nb) -> str | None:
         return "macro cell differs from _config.yml (run python book/_ext/notebook_macros.py --write)"
     if cell.get("metadata", {}).get("tags") != TAGS:
         return f"macro cell tags are {cell.get('metadata', {}).get('tags')}, expected {TAGS}"
+    if nb.get("metadata", {}).get("kernelspec") != KERNELSPEC:
+        return f"kernelspec is {nb.get('metadata', {}).get('kernelspec')}, expected {KERNELSPEC}"
     return None
 
 
@@ -126,6 +134,7 @@ def write_notebook(path: Path | str) -> bool:
     if any(c.get("id") == CELL_ID for c in nb.cells):
         raise ValueError(f"{path}: a cell already has the id {CELL_ID!r}")
     nb.cells.insert(0, macro_cell())
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     new = nbformat.writes(nb) + "\n"
     if new != text:
         path.write_text(new, encoding="utf-8")

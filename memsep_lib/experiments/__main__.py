@@ -2,7 +2,8 @@
 
 The profile comes from ``--profile``, else ``$MEMSEP_PROFILE`` (checked here, at start); the run's
 checkpoints and finished stages live in ``<results-dir>/checkpoints/<name>-<profile>/``, so an
-interrupted run resumes where it stopped.
+interrupted run resumes where it stopped. That folder is locked while a run uses it (a second run exits
+with code 3) and stamped with the run's config (a run of another config exits with code 2 at once).
 
 Sharding (experiments with ``units``/``merge``, :mod:`.sharding`): ``--shard i/N`` runs ``units[i::N]``,
 ``--units a,b`` (or ``--seeds``) the named ones, each writing a shard file; ``merge <name>`` (or
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from .. import distributed
 from ..config import PROFILES, get_device, get_profile
-from ..results import RESULTS_DIR, FolderInUseError, config_dict, run_folder_lock, save_results
+from ..results import RESULTS_DIR, FolderInUseError, StageCache, config_dict, run_folder_lock, save_results
 from . import experiment_names, get_experiment
 from .sharding import merge_shards, parse_shard, save_shard, select_units, supports_sharding
 
@@ -91,7 +92,7 @@ def _run_sharded(args, exp, profile, config, device, results_dir, workdir, plan)
         path = save_shard(args.name, profile, config, result, label, wall_time_s=wall, device=device,
                           results_dir=results_dir)
         print(f"wrote {path} in {wall:.1f} s", flush=True)
-    distributed.barrier(world)
+    distributed.wait_all(world)       # ranks with fewer units wait here, possibly for hours
     if world.is_main and shard is None and args.units is None:
         print(f"wrote {merge_shards(exp, args.name, profile, results_dir)}", flush=True)
     distributed.close()
@@ -121,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     exp = get_experiment(args.name)
     results_dir = Path(args.results_dir) if args.results_dir else RESULTS_DIR
+    if results_dir.exists() and not results_dir.is_dir():
+        parser.error(f"--results-dir {results_dir} is not a folder")
+    if args.ranks_per_unit < 1:
+        parser.error(f"--ranks-per-unit must be >= 1, got {args.ranks_per_unit}")
     workdir = results_dir / "checkpoints" / f"{args.name}-{profile}"
     config = exp.CONFIGS[profile]
     sharded = args.shard is not None or args.units is not None or launched
@@ -152,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"running {args.name!r} (profile {profile}, device {device}); checkpoints in {workdir}", flush=True)
     try:
         with run_folder_lock(workdir):
+            try:       # the folder's config stamp: a folder of another config is refused now, not after hours
+                StageCache(workdir, config=config)
+            except ValueError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
             start = time.perf_counter()
             results = exp.run(config, device=device, progress=profile != "ci", workdir=workdir,
                               **({"compile": True} if args.compile else {}))

@@ -14,10 +14,11 @@ from memsep_lib.results import config_dict, load_results
 WIDE = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
 
-def synthetic_results(widths=WIDE):
+def synthetic_results(widths=WIDE, reps=2, jitter=1.2):
     """Errors ``sqrt(c n / W) / 4``: empirical ``W* = 6.25 c n`` at eps 0.1 (c = 2 at the smallest t, m duplicates
-    count as n - m points), true ``W* = 3.1``."""
-    design = {k: v for k, v in config_dict(dataclasses.replace(E.CONFIGS["ci"], widths=widths)).items()
+    count as n - m points), true ``W* = 3.1``; repetition ``r`` has its errors times ``jitter**r`` (``W*`` times
+    ``jitter**(2r)``: the repetition tolerance)."""
+    design = {k: v for k, v in config_dict(dataclasses.replace(E.CONFIGS["ci"], widths=widths, reps=reps)).items()
               if k in E.DESIGN_KEYS}
     tasks = E._task_list(design)
     errors = []
@@ -26,7 +27,7 @@ def synthetic_results(widths=WIDE):
             scale = (task["n"] - task["m"]) * (2.0 if task["t"] == min(design["t_values"]) else 1.0)
         else:
             scale = 0.5
-        errors.append([0.25 * math.sqrt(scale / w) for w in widths])
+        errors.append([0.25 * jitter ** task["rep"] * math.sqrt(scale / w) for w in widths])
     return {"design": design, "search": {"tasks": tasks, "widths": list(widths), "test_error": errors}}
 
 
@@ -85,17 +86,33 @@ def test_summary_and_verdict_on_synthetic_search():
     ts = results["design"]["t_values"]
     assert summary["fits"]["empirical"][str(min(ts))]["fit"]["exponent"] == pytest.approx(1.0, abs=1e-6)
     assert summary["fits"]["true"][str(max(ts))]["fit"]["exponent"] == pytest.approx(0.0, abs=1e-9)
-    assert E.verdict(results) == dict.fromkeys(E.WIDTH_CLAIMS[:4], True) | {"empirical_more_width_at_small_t": True}
+    assert E.verdict(results) == dict.fromkeys(E.WIDTH_CLAIMS, True)
+    fit = summary["fits"]["empirical"][str(min(ts))]["fit_censored"]
+    assert fit["ci95"][0] < 1.0 < fit["ci95"][1] and fit["censored"] == 0
+    assert summary["duplication"]["tolerance"]["factor"] == pytest.approx(1.44, rel=1e-6)
     assert "| empirical |" in E.summary_table(results, summary)
 
 
 def test_verdict_fails_on_wrong_results():
-    # duplicates that count as distinct points fail the duplication check
+    # a duplicated set whose width is 3x that of its n - m distinct points fails the duplication check
     results = synthetic_results()
     for task, errs in zip(results["search"]["tasks"], results["search"]["test_error"]):
         if task["m"]:
-            errs[:] = [0.25 * math.sqrt(2 * task["n"] / w) for w in WIDE]
-    assert not E.verdict(results)["duplicates_closer_to_n_minus_m"]
+            errs[:] = [e * math.sqrt(3.0) for e in errs]                 # W* = 6.25 c (n - m) * 3
+    v = E.verdict(results)
+    assert not v["duplicates_match_n_minus_m"]
+    # duplicates that count as distinct points fail both duplication checks
+    results = synthetic_results()
+    for task, errs in zip(results["search"]["tasks"], results["search"]["test_error"]):
+        if task["m"]:
+            errs[:] = [0.25 * 1.2 ** task["rep"] * math.sqrt(2 * task["n"] / w) for w in WIDE]
+    v = E.verdict(results)
+    assert not v["duplicates_match_n_minus_m"] and not v["duplicates_below_n"]
+    # repetitions that disagree by 3x leave a tolerance that cannot detect a 3x error: the check fails
+    assert not E.verdict(synthetic_results(jitter=math.sqrt(3.0) * 1.01))["duplicates_match_n_minus_m"]
+    # the empirical width censored at the largest n does not pass the separation check automatically
+    results = synthetic_results(widths=WIDE[:6])                       # cap 64: W* = 200 at n = 16 is censored
+    assert not E.verdict(results)["separation_at_largest_n"]
     # an empirical score as easy as the true one: no slope, no separation
     results = synthetic_results()
     for task, errs in zip(results["search"]["tasks"], results["search"]["test_error"]):

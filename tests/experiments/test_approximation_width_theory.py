@@ -125,3 +125,25 @@ def test_sympy_one_layer_network_equals_the_score(n, d):
     assert sp.simplify(res.logit_shift[0] + sum(xj ** 2 for xj in res.x) / (2 * res.s ** 2)) == 0
     with pytest.raises(ValueError, match="num_points"):
         derivations.one_layer_score_network(num_points=0)
+
+
+def test_fewer_softmax_units_than_distinct_points_are_not_exact():
+    """The linear-independence lower bound, numerically: the best m-unit error stays away from 0 for m < n."""
+    import torch
+
+    from memsep_lib.experiments.approximation_width.lower_bound import best_unit_error, softmax_units_score
+    from memsep_lib.mixtures import well_separated_mixture
+    from memsep_lib.process import alpha
+    from memsep_lib.scores import empirical_score
+
+    g = torch.Generator().manual_seed(0)
+    data = well_separated_mixture(2, 3, separation=1.0, generator=g).sample(6, generator=g).double()
+    x = torch.randn(50, 3, generator=g, dtype=torch.float64)
+    exact = softmax_units_score(x, alpha(0.1) * data, torch.zeros(6, dtype=torch.float64), 0.1)
+    assert torch.allclose(exact, empirical_score(x, 0.1, data), atol=1e-9)
+    res = best_unit_error(data, 0.1, [1, 3, 5, 6], num_queries=256, steps=60, restarts=2, generator=g)
+    assert res["n_distinct"] == 6 and res["errors"][-1] < 1e-8
+    assert min(res["errors"][:-1]) > 0.05
+    # duplicates add no distinct point: 6 points + 3 copies still need only 6 units
+    dup = torch.cat([data, data[:3]])
+    assert best_unit_error(dup, 0.1, [6], num_queries=128, steps=1, restarts=1, generator=g)["n_distinct"] == 6

@@ -22,7 +22,7 @@ _CHI2_95 = float(_st.chi2.ppf(0.95, 1))
 
 
 def _loglik(p, a, log_sigma, lx, ly, cens, log_cap):
-    sig = math.exp(log_sigma)
+    sig = max(math.exp(log_sigma), 1e-3)          # floor: exact synthetic data would send sigma to 0
     mu = a + p * lx
     ll = _st.norm.logpdf(ly[~cens], mu[~cens], sig).sum()
     return ll + _st.norm.logsf(log_cap, mu[cens], sig).sum()

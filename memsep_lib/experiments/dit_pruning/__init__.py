@@ -11,8 +11,9 @@ The model, the pruning and the data are the library's: :mod:`memsep_lib.dit`, :m
 
 from . import figures
 from .experiment import (COST, CONFIGS, DESCRIPTION, MODELS, NAME, PAPER_TABLE, DiTPruningConfig, facts, load_data,
-                         load_stage_model, results_table, run, run_seed, seed_comparisons, summarize_seeds, verdict)
+                         load_stage_model, merge, results_table, run, run_seed, seed_comparisons, summarize_seeds,
+                         units, verdict)
 
 __all__ = ["COST", "CONFIGS", "DESCRIPTION", "MODELS", "NAME", "PAPER_TABLE", "DiTPruningConfig", "facts",
-           "load_data", "load_stage_model", "results_table", "run", "run_seed", "seed_comparisons",
-           "summarize_seeds", "verdict", "figures"]
+           "load_data", "load_stage_model", "merge", "results_table", "run", "run_seed", "seed_comparisons",
+           "summarize_seeds", "units", "verdict", "figures"]

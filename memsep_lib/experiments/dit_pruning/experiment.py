@@ -46,8 +46,8 @@ from memsep_lib.stats import mean_std
 from memsep_lib.training import EMA, load_checkpoint, train_resumable
 
 __all__ = ["NAME", "DESCRIPTION", "COST", "PAPER_TABLE", "MODELS", "DiTPruningConfig", "CONFIGS", "load_data",
-           "run_seed", "run", "units", "merge", "load_stage_model", "summarize_seeds", "seed_comparisons", "results_table",
-           "verdict", "facts"]
+           "run_seed", "run", "units", "merge", "load_stage_model", "summarize_seeds", "seed_comparisons",
+           "results_table", "verdict", "facts"]
 
 NAME = "dit_pruning"
 DESCRIPTION = "Algorithm 1: small-t head pruning of a DiT trained on CIFAR-10 against random pruning (the paper's table)"
@@ -278,7 +278,7 @@ def run(config: DiTPruningConfig, *, device=None, progress: bool = False, workdi
 
 
 def merge(partials: list[dict]) -> dict:
-    """The results of the whole run from partial results covering every seed (:func:`memsep_lib.experiments.sharding.gather`)."""
+    """The whole run's results from partial results that cover every seed (:func:`.sharding.gather`)."""
     per_seed, common = gather(partials)
     out = {"feature_space": common["feature_space"], "feature_net_test_accuracy": common["feature_net_test_accuracy"],
            "table": summarize_seeds(per_seed), "paper_table": PAPER_TABLE, "per_seed": per_seed,

@@ -42,7 +42,8 @@ from ...validation import check_positive_int
 from ..sharding import gather, partial
 
 __all__ = ["MixtureConfig", "Ablation", "SCALE", "SAMPLE_SIZE", "DIMENSION", "WEIGHT_DECAY", "PHASE_2D", "ABLATIONS",
-           "CLEAR", "SLACK", "members", "group_keys", "mixture_for", "training_set", "run_members", "summarize", "summary_table"]
+           "CLEAR", "SLACK", "members", "group_keys", "mixture_for", "training_set", "run_members", "summarize",
+           "summary_table"]
 
 ABLATION_NAMES = ("scale", "sample_size", "dimension", "weight_decay", "phase_2d")
 _GRID_FIELDS = ("d", "n", "width", "weight_decay", "seeds")
