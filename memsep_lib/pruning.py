@@ -153,7 +153,8 @@ def _table(value, name: str = "importance") -> torch.Tensor:
 
 
 def rank_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Spearman rank correlation of two importance tables over their common (non-NaN) entries."""
+    """Spearman rank correlation of two importance tables over their common (non-NaN) entries (average ranks
+    for ties; NaN when one table's entries are all tied, as there is then no ranking to compare)."""
     a, b = _table(a, "importance tables"), _table(b, "importance tables")
     if a.shape != b.shape:
         raise ValueError(f"importance tables differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
@@ -164,8 +165,8 @@ def rank_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
     ra = torch.from_numpy(rankdata(a[mask].double().cpu().numpy()))
     rb = torch.from_numpy(rankdata(b[mask].double().cpu().numpy()))
     ra, rb = ra - ra.mean(), rb - rb.mean()
-    if ra.norm() == 0 or rb.norm() == 0:
-        raise ValueError("an importance table whose compared entries are all tied has no ranking to compare")
+    if ra.norm() == 0 or rb.norm() == 0:   # all tied (e.g. every gate still zero): no ranking, no correlation
+        return math.nan
     return (ra @ rb / (ra.norm() * rb.norm())).item()
 
 

@@ -70,6 +70,8 @@ _CHUNK_ELEMENTS = 1 << 24
 _PAIR_ELEMENTS = 1 << 22
 # Logits (in units of 1) below the row maximum beyond which a point is dropped: e^-_DROP_LOGITS / n each.
 _DROP_LOGITS = 40.0
+_DROP_EXTRA = 1.0
+_ENERGY_ELEMENTS = 1 << 22
 # Default most points per query and chunk recomputed exactly before the dense path takes over.
 _NUM_CANDIDATES = 64
 
@@ -184,10 +186,11 @@ class _ExactPart:
         if not bool(keep.all()):
             q, i, w = q[keep], i[keep], w[keep]
         self.z.index_add_(0, q, w)
-        block = max(1, _PAIR_ELEMENTS // self.data.shape[1])
-        for p0 in range(0, q.shape[0], block):
-            pts = self.data.index_select(0, i[p0:p0 + block]).to(torch.float64)
-            self.s.index_add_(0, q[p0:p0 + block], pts.mul_(w[p0:p0 + block, None]))
+        d = self.data.shape[1]
+        block = max(1, _PAIR_ELEMENTS // d)
+        for p0 in range(0, q.shape[0], block):          # scatter_add_: one kernel (index_add_ loops over rows)
+            pts = self.data.index_select(0, i[p0:p0 + block]).to(torch.float64).mul_(w[p0:p0 + block, None])
+            self.s.scatter_add_(0, q[p0:p0 + block, None].expand(-1, d), pts)
         self.e_min = e_new
 
 
@@ -206,7 +209,7 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
     chunk = min(_chunk_rows(chunk_size, B, n), n)
     inv_s2 = 1.0 / s2
     err_const = _matmul_unit_roundoff(x) * (math.sqrt(d) + 16.0)
-    drop = (_DROP_LOGITS + math.log(n)) * s2                      # in energy units (logits times s^2)
+    drop = (_DROP_LOGITS + _DROP_EXTRA * math.log(n)) * s2        # in energy units (logits times s^2)
     exp_floor = math.log(torch.finfo(dt).tiny) + 1.0               # exp below this is negligible (and slow)
 
     x64 = x.to(f64)
@@ -219,7 +222,7 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
     g_buf = torch.empty(B * chunk, dtype=dt, device=dev)
     mask_buf = torch.empty(B * chunk, dtype=torch.bool, device=dev)
     small = torch.empty(min(B, 64), chunk, dtype=dt, device=dev)
-    pair_block = max(1, _PAIR_ELEMENTS // d)
+    pair_block = max(1, _ENERGY_ELEMENTS // d)
 
     for start in range(0, n, chunk):
         c = data[start:start + chunk]

@@ -7,6 +7,9 @@ For each page (every page of ``_toc.yml``, plus ``index.html``) served from ``12
   draws as red text), no math element left untypeset,
   no raw TeX (``$$``, ``$\\cmd``, ``\\(``, ``\\[``, ``\\begin{``) left in the text outside code,
   and no unparsed MyST (a directive fence or a role printed as text: a result that did not render);
+- wide content (a table, a display equation, a code block) wider than the text column scrolls in a
+  box of its own that fits the column: not cut off by an ``overflow: hidden`` ancestor, not spilling
+  out of the column, and no scroll box wider than the column;
 - every image is present and non-empty (``naturalWidth > 0``);
 - every internal link resolves: the file exists and its ``#fragment`` names an element there;
 - no console errors (JavaScript exceptions, failed loads) and no request answered with an error;

@@ -85,6 +85,25 @@ def _finish(proc: subprocess.Popen, timeout: float = TIMEOUT) -> tuple[int, str,
     return proc.returncode, out, err
 
 
+def _main_in_process(results_dir: Path, variant: str = "") -> tuple[int, str, str]:
+    """The CLI's ``main`` run here (another open file, so the folder lock treats it as another run), with
+    ``variant``'s config registered as ``NAME``: ``(exit code, stdout, stderr)``."""
+    import contextlib
+    import io
+    from unittest import mock
+
+    from memsep_lib import experiments
+    from memsep_lib.dit import DIT_CONFIGS
+
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(experiments.REGISTRY), mock.patch.dict(DIT_CONFIGS), \
+            mock.patch.dict(os.environ, {"MEMSEP_DEVICE": "cpu", "MEMSEP_PROFILE": "ci"}):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = _cli(variant or ("ci" if FULL_CI else "tiny"), [NAME, "--profile", "ci",
+                                                                    "--results-dir", str(results_dir)])
+    return code, out.getvalue(), err.getvalue()
+
+
 def _run(results_dir: Path, variant: str = "") -> tuple[int, str, str]:
     return _finish(_start(results_dir, variant))
 
@@ -129,24 +148,21 @@ def _comparable(obj):
 def reference(tmp_path_factory):
     """An uninterrupted run, and a second run on its folder while it runs (which must be refused at once).
 
-    The second starts once the first has begun seed 0; when it says it is about to take the folder, the
-    first is paused (SIGSTOP) until the second has exited, so that the first surely still holds the lock."""
+    Once the first has begun seed 0 it is paused (SIGSTOP) until the second has exited, so that it surely
+    still holds the folder (the machine's CPUs are busy either way: overlapping them would gain nothing)."""
     results_dir = tmp_path_factory.mktemp("reference")
     first = _start(results_dir)
     started = time.monotonic()
     stamp = _seed_dir(results_dir, 0) / "config.json"
     while not stamp.exists() and first.poll() is None and time.monotonic() - started < TIMEOUT:
         time.sleep(0.02)
-    assert first.poll() is None, f"the first run ended early: {first.communicate()}"
-    second = _start(results_dir)
-    line = second.stdout.readline()                      # "running ..." comes just before the lock is tried
     os.kill(first.pid, signal.SIGSTOP)
     try:
         first_running = first.poll() is None
-        code, out, err = _finish(second, timeout=300)
+        code, out, err = _main_in_process(results_dir)     # the CLI's main in this process: no second start-up
     finally:
         os.kill(first.pid, signal.SIGCONT)
-    refused = SimpleNamespace(code=code, out=line + out, err=err, first_running=first_running)
+    refused = SimpleNamespace(code=code, out=out, err=err, first_running=first_running)
     code, out, err = _finish(first)
     assert code == 0, f"the uninterrupted run failed:\n{out}\n{err}"
     return SimpleNamespace(dir=results_dir, record=_record(results_dir), refused=refused,
@@ -189,7 +205,7 @@ def test_a_second_run_is_refused_while_the_first_finishes_intact(reference, resu
 def test_a_changed_config_is_refused_and_the_results_stay(reference):
     results = reference.dir / f"{NAME}-ci.json"
     before = results.read_bytes()
-    code, out, err = _run(reference.dir, "ci-changed" if FULL_CI else "tiny-changed")
+    code, out, err = _main_in_process(reference.dir, "ci-changed" if FULL_CI else "tiny-changed")
     assert code == 2, (out, err)                         # refused at once by the CLI, before any work
     assert f"{NAME}-ci holds a run of a different config" in err
     assert results.read_bytes() == before
@@ -243,7 +259,7 @@ def _cli(variant: str, argv: list[str]) -> int:
 
     DIT_CONFIGS.update(TINY_DIT)
     name, rest = argv[0], argv[1:]
-    config = _tiny_configs()[variant]
+    config = dp.CONFIGS["ci"] if variant == "ci" else _tiny_configs()[variant]
     exp = SimpleNamespace(**{k: getattr(dp, k) for k in ("DESCRIPTION", "COST", "run", "units", "merge", "verdict",
                                                           "facts")},
                           NAME=name, CONFIGS={p: config for p in PROFILES})

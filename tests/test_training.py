@@ -277,3 +277,30 @@ def test_score_net_and_training_bad_inputs(small_problem):
         net(torch.zeros(3, 2), torch.tensor([0.1, 0.2]))
     with pytest.raises(ValueError, match="t must be finite"):
         net(torch.zeros(2, 2), torch.tensor([0.1, -0.2]))
+
+
+def test_divergence_stops_training_with_the_step_and_keeps_the_parameters():
+    net = ScoreMLP(2, width=8, depth=1, time_embedding_dim=4)
+    data = torch.randn(16, 2)
+    with pytest.raises(FloatingPointError, match=r"diverged.*at step \d+"):
+        train_score_net(net, data, steps=50, batch_size=8, lr=1e30, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="data"):
+        train_score_net(ScoreMLP(2), data * float("nan"), steps=1)
+    assert all(torch.isfinite(p).all() for p in net.parameters())      # the diverging step was not taken
+
+
+def test_resumable_schedule_and_damaged_checkpoints_are_clear_errors(tmp_path):
+    from memsep_lib.training import train_resumable
+    net, data, gen = ScoreMLP(2, width=8, depth=1, time_embedding_dim=4), torch.randn(16, 2), torch.Generator()
+    for kwargs, name in [({"checkpoint_every": 0}, "checkpoint_every"), ({"log_every": -1}, "log_every"),
+                         ({"steps": 0}, "steps"), ({"batch_size": 0}, "batch_size")]:
+        with pytest.raises(ValueError, match=name):
+            train_resumable(net, data, **{"steps": 4, "generator": gen, **kwargs})
+    path = tmp_path / "ckpt.pt"
+    train_resumable(net, data, steps=4, generator=gen, checkpoint_path=path, checkpoint_every=2, log_every=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]               # no temp file left behind
+    path.write_bytes(path.read_bytes()[:100])                                      # truncated
+    with pytest.raises(ValueError, match=f"{path}.*truncated or corrupt"):
+        load_checkpoint(path, model=net)
+    with pytest.raises(ValueError, match="ckpt.pt"):
+        train_resumable(net, data, steps=8, generator=gen, checkpoint_path=path, checkpoint_every=2, log_every=2)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from memsep_lib.nets import BatchedMLP
-from memsep_lib.training import _batched_adam_step, fit_batched
+from memsep_lib.training import fit_batched
+from memsep_lib.training.batched import _batched_adam_step
 
 
 def _single(model: BatchedMLP, g: int) -> BatchedMLP:

@@ -177,14 +177,15 @@ def test_run_is_json_and_resumes_from_its_stages(tmp_path):
 def test_committed_results_load_and_give_the_chapter_numbers():
     results = load_results("approximation_width", "cpu")["results"]
     assert E.verdict(results) == {"empirical_slope_above_threshold": True, "true_width_bounded": True,
-                                  "separation_at_largest_n": True, "duplicates_closer_to_n_minus_m": True,
-                                  "empirical_more_width_at_small_t": False}
+                                  "separation_at_largest_n": True, "duplicates_match_n_minus_m": False,
+                                  "duplicates_below_n": True, "empirical_more_width_at_small_t": False}
     f = E.facts(results)
-    assert (f["ch04_slope"], f["ch04_slope_se"], f["ch04_slope_N"]) == (2.19, 0.24, 3.89)
-    assert (f["ch04_true_max"], f["ch04_true_slope_max"]) == (8.0, 0.16)
-    assert (f["ch04_censored"], f["ch04_tasks_emp"]) == (16, 30)
+    assert f["ch04_slope"] == "2.39 [1.95, 2.94]" and f["ch04_slope_N"] == 3.89
+    assert f["ch04_min_uncensored_n"] == 2 and f["ch04_true_max"] == 8.0
+    assert (f["ch04_censored"], f["ch04_tasks_emp"], f["ch04_censored_min_n"]) == (16, 30, 32)
     assert (f["ch04_flat_n"], f["ch04_flat_a"], f["ch04_flat_b"]) == (64, 0.184, 0.187)
-    assert (f["ch04_dup_gap_nm"], f["ch04_dup_gap_n"], f["ch04_censored_min_n"]) == (0.11, 0.34, 32)
+    assert f["ch04_dup_tol"] == 1.48 and f["ch04_dup_tol_pairs"] == 6
+    assert f["ch04_dup_rows"].count("(no match)") == 2
 
 
 def test_chapter_plots_draw_a_synthetic_search():

@@ -66,15 +66,15 @@ def censored_power_law_fit(n: Sequence[float], w_star: Sequence[float], cap: flo
             "uncensored": int((~cens).sum()), "censored": int(cens.sum()), "cap": float(cap)}
 
 
-def repetition_tolerance(tasks: Sequence[dict], w_star: Sequence[float], *, t: float) -> dict:
-    """Largest ``|log W*_a - log W*_b|`` between repetitions of one distinct-point empirical task at ``t``.
+def repetition_tolerance(tasks: Sequence[dict], w_star: Sequence[float]) -> dict:
+    """Largest ``|log W*_a - log W*_b|`` between repetitions of one distinct-point empirical task (same ``n``, ``t``).
 
     Returns ``log_tolerance``, ``factor`` (``exp`` of it) and ``pairs`` (how many finite pairs it rests on).
     """
     groups: dict = {}
     for task, w in zip(tasks, w_star):
-        if task["kind"] == "empirical" and task["m"] == 0 and task["t"] == t and math.isfinite(w):
-            groups.setdefault(task["n"], []).append(w)
+        if task["kind"] == "empirical" and task["m"] == 0 and math.isfinite(w):
+            groups.setdefault((task["n"], task["t"]), []).append(w)
     diffs = [abs(math.log(a) - math.log(b)) for ws in groups.values() for i, a in enumerate(ws) for b in ws[i + 1:]]
     tol = max(diffs) if diffs else math.inf
     return {"log_tolerance": tol, "factor": math.exp(tol) if math.isfinite(tol) else math.inf, "pairs": len(diffs)}

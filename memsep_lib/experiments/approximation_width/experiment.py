@@ -45,7 +45,8 @@ NAME = "approximation_width"
 DESCRIPTION = "Theorem 5.1: smallest ReLU width W*(n) fitting the empirical vs the true score, and duplicated sets"
 COST = {
     "ci": {"minutes": 0.3, "hardware": "2 CPU cores", "basis": "measured: 18 s"},
-    "cpu": {"minutes": 20, "hardware": "2 CPU cores", "basis": "measured: 1212 s (1 training thread, shared machine)"},
+    "cpu": {"minutes": 20, "hardware": "2 CPU cores",
+            "basis": "measured: 1212 s (1 training thread, shared machine); not rerun since the censored fits"},
     "paper": {"minutes": 10, "hardware": "1 GPU",
               "basis": "estimate: bounded by the config's 420 s time budget plus the last width; not measured"},
 }
@@ -346,7 +347,7 @@ def summarize(results: dict) -> dict:
                         "W_distinct_n_minus_m": lookup.get(keys[1]), "W_distinct_n": lookup.get(keys[2]),
                         "curve_gap_n_minus_m": _curve_gap(c_dup, c_nm, c_n),
                         "curve_gap_n": _curve_gap(c_dup, c_n, c_nm)})
-    tol = repetition_tolerance(search["tasks"], wstar, t=t_dup)
+    tol = repetition_tolerance(search["tasks"], wstar)
     return {"tasks": search["tasks"], "W_star": wstar, "N_star": [mlp_num_parameters(w, depth, d) for w in wstar],
             "fits": fits, "duplicates": dup, "t_duplicates": t_dup, "duplication": duplication_comparison(dup, tol),
             "N_cap": 2.0 * mlp_num_parameters(max(widths), depth, d)}

@@ -123,9 +123,10 @@ CONFIGS = {
 # ----------------------------------------------------------------------------------------------
 # The four parts
 # ----------------------------------------------------------------------------------------------
-def _mixture(d: int, config: LossGapBoundConfig, generator: torch.Generator, std: float) -> GaussianMixture:
+def _mixture(d: int, config: LossGapBoundConfig, generator: torch.Generator, std: float,
+             dtype: str | None = None) -> GaussianMixture:
     return well_separated_mixture(config.K, d, separation=config.separation, std=std, generator=generator,
-                                  dtype=getattr(torch, config.dtype), device=generator.device)
+                                  dtype=getattr(torch, dtype or config.dtype), device=generator.device)
 
 
 def _ratios(t_values, d: int, std: float, mean: Sequence[float]) -> tuple[list, list]:
@@ -213,7 +214,9 @@ def n_dependence(config: LossGapBoundConfig, *, device=None, progress: bool = Fa
         rows = []
         for j, n in enumerate(config.decay_n_values):
             gen = make_generator(config.seed + 4000 + 100 * i + j, device)
-            mix = _mixture(d, config, gen, std)
+            # float64: with n up to 3e4 draws, some entries are large enough that float32 cannot resolve the
+            # noise s_t z at t = 1e-4 (losses.loss_gap refuses such a t)
+            mix = _mixture(d, config, gen, std, "float64")
             res = loss_gap_over_datasets(mix, n, ts, reps=config.decay_reps, num_samples=config.decay_num_samples,
                                          generator=gen)
             ratio, frac_iso = _ratios(ts, d, std, res["mean"])

@@ -1,40 +1,29 @@
-"""Every training loop of the library, with EMA and exact checkpoint/resume.
+"""DSM training of score networks.
 
-- :func:`train_score_net`: DSM training of one score network,
-  ``E_{t ~ U[t0, T], i, z} lambda(t) | -z/s_t - s_theta(a_t x_i + s_t z, t) |^2`` with AdamW
-  (``lambda(t) = s_t^2``, the noise-prediction MSE ``|z - eps_theta|^2``, or ``1``);
-  :func:`train_score_stack`: the same for the ``G`` members of a :class:`~memsep_lib.nets.ScoreMLPStack`.
-- :class:`EMA`: ``theta_ema <- decay * theta_ema + (1 - decay) * theta`` after each step.
-- :func:`save_checkpoint` / :func:`load_checkpoint`: model, optimizer, EMA, the state of the
-  random generator and any extra state (loss log, step counter) in one file, written atomically
-  (temp file, then rename), so that an interrupted run resumes exactly where it stopped: a run
-  resumed from a checkpoint takes bit-for-bit the same steps as an uninterrupted one on the CPU.
-- :func:`fit_batched`: MSE regression of the ``G`` models of a :class:`~memsep_lib.nets.BatchedMLP` at once.
+:func:`train_score_net` minimises ``E_{t ~ U[t0, T], i, z} lambda(t) | -z/s_t - s_theta(a_t x_i + s_t z, t) |^2``
+with AdamW (``lambda(t) = s_t^2``, the noise-prediction MSE ``|z - eps_theta|^2``, or ``1``);
+:func:`train_score_stack` does the same for the ``G`` members of a :class:`~memsep_lib.nets.ScoreMLPStack`.
+A loss that stops being finite stops training with an error naming the step.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
 
-from .distributed import DistInfo, all_reduce_mean, barrier, batch_rows
-from .losses import dsm_loss
-from .nets import BatchedMLP, ScoreMLPStack
-from .progress import progress_bar
-from .process import alpha, sample_log_uniform_time, sample_uniform_time, sigma
-from .speed import Speed, tf32, training_forward
-from .validation import check_points, check_positive_int, check_time
+from ..distributed import DistInfo, all_reduce_mean, batch_rows
+from ..losses import dsm_loss
+from ..nets import ScoreMLPStack
+from ..process import alpha, sample_log_uniform_time, sample_uniform_time, sigma
+from ..speed import Speed, tf32, training_forward
+from ..validation import check_points, check_positive_int, check_time
 
-__all__ = ["TrainingLog", "make_optimizer", "train_score_net", "train_score_stack", "EMA", "save_checkpoint",
-           "load_checkpoint", "train_resumable", "FitResult", "fit_batched"]
+__all__ = ["TrainingLog", "make_optimizer", "train_score_net", "train_score_stack"]
 
 
 @dataclass
@@ -176,6 +165,9 @@ def _training_loop(net: nn.Module, optimizer: torch.optim.Optimizer, log: Traini
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
     for _ in bar:
         loss = batch_loss()
+        if not torch.isfinite(loss.detach()):   # stop before the step: parameters and checkpoints stay intact
+            raise FloatingPointError(f"training diverged: the loss is {loss.item()} at step {log.step + 1} "
+                                     f"(lr {optimizer.param_groups[0]['lr']}); lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if before_step is not None:
@@ -268,209 +260,3 @@ def train_score_stack(stack: ScoreMLPStack, data: torch.Tensor, *, sizes: torch.
     return _training_loop(stack, optimizer, log, batch_loss, steps=steps, log_every=log_every,
                           callbacks=list(callbacks), progress=progress, desc=f"DSM training ({G} nets)",
                           before_step=decay_weights)
-
-
-
-class EMA:
-    """Exponential moving average of a model's floating-point parameters and buffers."""
-
-    def __init__(self, model: nn.Module, decay: float = 0.999):
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"decay must lie in [0, 1), got {decay}")
-        self.decay = decay
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        ema_state = self.model.state_dict()
-        for name, value in model.state_dict().items():
-            if value.dtype.is_floating_point:
-                ema_state[name].lerp_(value.detach(), 1.0 - self.decay)
-            else:
-                ema_state[name].copy_(value)
-
-    def state_dict(self) -> dict:
-        return {"decay": self.decay, "model": self.model.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.decay = state["decay"]
-        self.model.load_state_dict(state["model"])
-
-
-def save_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    ema: EMA | None = None, generator: torch.Generator | None = None, **extra) -> Path:
-    """Write everything needed to resume into ``path`` (atomically); ``extra`` holds e.g. ``step``, ``log``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        "model": model.state_dict(),
-        "optimizer": None if optimizer is None else optimizer.state_dict(),
-        "ema": None if ema is None else ema.state_dict(),
-        "generator": None if generator is None else generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "extra": extra,
-    }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def load_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    ema: EMA | None = None, generator: torch.Generator | None = None) -> dict:
-    """Restore what :func:`save_checkpoint` wrote into the given objects; return the ``extra`` dict."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
-    if optimizer is not None:
-        if state["optimizer"] is None:
-            raise ValueError(f"{path} holds no optimizer state")
-        optimizer.load_state_dict(state["optimizer"])
-    if ema is not None:
-        if state["ema"] is None:
-            raise ValueError(f"{path} holds no EMA state")
-        ema.load_state_dict(state["ema"])
-    if generator is not None and state["generator"] is not None:
-        generator.set_state(state["generator"])
-    torch.set_rng_state(state["torch_rng"])
-    return state["extra"]
-
-
-def train_resumable(net: nn.Module, data: torch.Tensor, *, steps: int, generator: torch.Generator,
-                    checkpoint_path: str | Path | None = None, checkpoint_every: int = 500,
-                    ema_decay: float | None = None, lr: float = 1e-3, weight_decay: float = 0.0,
-                    log_every: int = 50, callbacks=(), train_fn=None, dist: DistInfo | None = None, **train_kwargs):
-    """DSM training (:func:`train_score_net`) that checkpoints and resumes exactly.
-
-    Trains ``net`` until ``steps`` optimizer steps in total. If ``checkpoint_path`` exists, model,
-    optimizer, EMA, generator and loss log are restored from it first and training continues from
-    its step; a checkpoint is written every ``checkpoint_every`` steps and at the end. ``train_fn``
-    (default :func:`train_score_net`; or :func:`train_score_stack`)
-    does the training and receives ``train_kwargs``. The loss is
-    logged every ``log_every`` steps, which must divide ``checkpoint_every`` so that a checkpoint
-    never falls inside a logging window. Returns ``(log, ema)`` (``ema`` is None without ``ema_decay``).
-    With ``dist`` (several ranks, passed on to ``train_fn``) rank 0 writes the checkpoints and every rank
-    resumes from the same file, behind a barrier.
-    """
-    train_fn = train_score_net if train_fn is None else train_fn
-    if checkpoint_every % log_every:
-        raise ValueError(f"log_every={log_every} must divide checkpoint_every={checkpoint_every}")
-
-    optimizer = make_optimizer(net, lr=lr, weight_decay=weight_decay)
-    ema = None if ema_decay is None else EMA(net, ema_decay)
-    log = TrainingLog()
-    if dist is not None:
-        barrier(dist)                   # rank 0's last checkpoint is on disk before anyone looks
-        train_kwargs["dist"] = dist
-    if checkpoint_path is not None and Path(checkpoint_path).exists():
-        extra = load_checkpoint(checkpoint_path, model=net, optimizer=optimizer, ema=ema, generator=generator)
-        log = TrainingLog.from_state_dict(extra["log"])
-
-    def save(step: int | None = None, *_):
-        if checkpoint_path is not None and (step is None or step % checkpoint_every == 0) and (
-                dist is None or dist.is_main):
-            save_checkpoint(checkpoint_path, model=net, optimizer=optimizer, ema=ema, generator=generator,
-                            log=log.state_dict())
-
-    hooks = ([lambda step, model, loss: ema.update(model)] if ema is not None else []) + list(callbacks) + [save]
-    if log.step < steps:
-        train_fn(net, data, steps=steps - log.step, optimizer=optimizer, log=log, generator=generator,
-                        log_every=log_every, callbacks=hooks, **train_kwargs)
-        save()
-    if dist is not None:
-        barrier(dist)
-    return log, ema
-
-
-class FitResult(NamedTuple):
-    """Outcome of :func:`fit_batched`: each model's best validation error, the steps taken, the wall time."""
-    best_error: list[float]
-    steps: int
-    wall_time_s: float
-
-
-@torch.no_grad()
-def _batched_adam_step(params, m, v, lr: torch.Tensor, k: int, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
-    """Step ``k`` of Adam with one learning rate per model (``lr``: ``(G,)``, the model axis first in every
-    parameter): ``p -= lr_g (m / c1) / (sqrt(v / c2) + eps)``, ``c_j = 1 - beta_j^k``. Elementwise, so it
-    equals ``G`` separate Adams; ``lr_g = 0`` freezes model ``g`` (its denominator becomes infinite)."""
-    b1, b2 = betas
-    for p, m_p, v_p in zip(params, m, v):
-        m_p.lerp_(p.grad, 1 - b1)
-        v_p.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-        den = v_p.sqrt().div_(math.sqrt(1 - b2 ** k)).add_(eps).div_(lr.view(-1, *[1] * (p.ndim - 1)).to(p.dtype))
-        p.addcdiv_(m_p, den, value=-1.0 / (1 - b1 ** k))
-
-
-def fit_batched(model: BatchedMLP, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor,
-                y_val: torch.Tensor, *, max_steps: int, batch_size: int = 256, lr: float = 3e-3,
-                eval_every: int = 50, patience: int = 4, min_delta: float = 0.01, lr_decay: float = 0.3,
-                num_decays: int = 2, generator: torch.Generator | None = None,
-                val_reference: torch.Tensor | None = None, progress: bool = False, desc: str = "training") -> FitResult:
-    """Train the ``G`` models of ``model`` by minibatch MSE regression, model ``g`` on ``(x_train[g], y_train[g])``.
-
-    Inputs ``(G, P, dim_in)``, targets ``(G, P, dim_out)``. Step: ``loss = sum_g mean_b |f_g(x_gb) - y_gb|^2``
-    over ``batch_size`` rows drawn per model, then a per-model Adam step. Every ``eval_every`` steps the
-    validation error (:meth:`BatchedMLP.relative_error` against ``val_reference``, default ``y_val``) is
-    measured; a model not improved by a factor ``1 - min_delta`` for ``patience`` evaluations has its
-    learning rate multiplied by ``lr_decay`` (at most ``num_decays`` times), then stops. Each model ends at
-    its best validation checkpoint (the start included).
-    """
-    if not isinstance(model, BatchedMLP):
-        raise TypeError(f"model must be a BatchedMLP, got {type(model).__name__}")
-    G, d_in, d_out = model.num_models, model.dim_in, model.dim_out
-    for name, x, y in (("training", x_train, y_train), ("validation", x_val, y_val)):
-        if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.ndim == 3 and x.shape[0] == G
-                and x.shape[2] == d_in and y.shape == (*x.shape[:2], d_out)):
-            raise ValueError(f"{name} inputs and targets must be tensors of shapes ({G}, P, {d_in}) and "
-                             f"({G}, P, {d_out})")
-    if val_reference is not None and (not isinstance(val_reference, torch.Tensor)
-                                      or val_reference.shape != y_val.shape):
-        raise ValueError(f"val_reference must be a tensor of the shape of y_val {tuple(y_val.shape)}")
-    for name, value in (("max_steps", max_steps), ("batch_size", batch_size), ("eval_every", eval_every),
-                        ("patience", patience)):
-        check_positive_int(value, name)
-    if not (math.isfinite(lr) and lr > 0 and 0 < lr_decay < 1 and 0 <= min_delta < 1
-            and type(num_decays) is int and num_decays >= 0):
-        raise ValueError(f"need lr > 0, 0 < lr_decay < 1, 0 <= min_delta < 1 and an int num_decays >= 0; "
-                         f"got lr={lr}, lr_decay={lr_decay}, min_delta={min_delta}, num_decays={num_decays!r}")
-
-    P, dev = x_train.shape[1], x_train.device
-    lr_g = torch.full((G,), float(lr), dtype=torch.float64, device=dev)
-    params = list(model.parameters())
-    m, v = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
-    best = model.relative_error(x_val, y_val, val_reference)
-    best_params = [p.detach().clone() for p in params]
-    stale, decays = torch.zeros(G, dtype=torch.long, device=dev), torch.zeros(G, dtype=torch.long, device=dev)
-    active, rows = torch.ones(G, dtype=torch.bool, device=dev), torch.arange(G, device=dev)[:, None]
-    start, step = time.perf_counter(), 0
-    bar = progress_bar(total=max_steps, enabled=progress, desc=desc, leave=False)
-    while step < max_steps and bool(active.any()):
-        for _ in range(min(eval_every, max_steps - step)):
-            idx = torch.randint(P, (G, batch_size), generator=generator, device=dev)
-            loss = (model(x_train[rows, idx]) - y_train[rows, idx]).square().sum(2).mean(1).sum()
-            model.zero_grad(set_to_none=True)
-            loss.backward()
-            step += 1
-            _batched_adam_step(params, m, v, lr_g, step)
-        bar.update(min(eval_every, bar.total - bar.n))
-        err = model.relative_error(x_val, y_val, val_reference)
-        improved, better = (err < best * (1 - min_delta)) & active, (err < best) & active
-        for p, bp in zip(params, best_params):
-            bp[better] = p.detach()[better]
-        best = torch.where(better, err, best)
-        stale = torch.where(improved, torch.zeros_like(stale), stale + active.long())
-        plateau = active & (stale >= patience)
-        stop = plateau & (decays >= num_decays)
-        lr_g[plateau] *= lr_decay
-        lr_g[stop] = 0.0                                        # a stopped model takes no more steps
-        decays += plateau.long()
-        stale[plateau] = 0
-        active &= ~stop
-        bar.set_postfix(active=int(active.sum()), best=f"{best.median().item():.3g}")
-    bar.close()
-    for p, bp in zip(params, best_params):
-        p.detach().copy_(bp)                                     # every model back to its best checkpoint
-    return FitResult(best.tolist(), step, time.perf_counter() - start)
