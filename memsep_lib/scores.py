@@ -73,7 +73,7 @@ _DROP_LOGITS = 40.0
 _DROP_EXTRA = 1.0
 _ENERGY_ELEMENTS = 1 << 22
 # Default most points per query and chunk recomputed exactly before the dense path takes over.
-_NUM_CANDIDATES = 64
+_NUM_CANDIDATES = 16
 
 
 def _check_inputs(x, t, data, *, scan_data: bool = True):
@@ -119,94 +119,77 @@ def _finite_in(value: torch.Tensor, dtype: torch.dtype, what: str, t: float) -> 
     return out
 
 
-def _count_at_least(g: torch.Tensor, threshold: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
-    """Per row of ``g``, how many entries are ``>= threshold`` (float counts, exact below 2^24).
-
-    Row blocks through a small float buffer: a bool mask summed over rows is far slower on CPU.
-    """
-    rows = small.shape[0]
-    counts = torch.empty(g.shape[0], dtype=g.dtype, device=g.device)
-    for r0 in range(0, g.shape[0], rows):
-        blk = g[r0:r0 + rows]
-        out = small[:blk.shape[0], :blk.shape[1]]
-        torch.sum(torch.ge(blk, threshold[r0:r0 + rows, None], out=out), 1, out=counts[r0:r0 + rows])
-    return counts
-
-
 class _ExactPart:
-    """Float64 online log-sum-exp over the (query, point) pairs whose energies were computed exactly.
+    """Float64 online log-sum-exp over the points whose energies ``E = |x - a x_i|^2 / 2`` are recomputed exactly.
 
-    Pairs are kept as ``(query, point index, energy)`` triples and folded into the running
-    ``E_min`` (smallest energy per query), ``Z = sum exp(-(E - E_min)/s^2)`` and ``S = sum exp(...) x_i``
-    when too many are pending (memory stays bounded) and at the end. The usual small-``t`` case, one
-    point per query and nothing folded yet, needs no weights at all: the posterior mean is that point.
+    Per query: ``e_min`` (smallest energy so far), ``z = sum exp(-(E - e_min)/s^2)`` and
+    ``s = sum exp(-(E - e_min)/s^2) x_i``. Points arrive as a regular ``(rows, k)`` layout (each row's
+    candidates, a prefix of them valid) and are handled in blocks small enough to stay in cache:
+    gather, explicit differences, energies, weights, one batched product for ``s``, merge.
     """
 
-    def __init__(self, data: torch.Tensor, B: int, inv_s2: float, cap: int):
-        self.data, self.B, self.inv_s2, self.cap = data, B, inv_s2, cap
-        self.pending, self.n_pending = [], 0
-        self.e_min = torch.full((B,), math.inf, dtype=torch.float64, device=data.device)
-        self.z = torch.zeros(B, dtype=torch.float64, device=data.device)
-        self.s = None
+    def __init__(self, B: int, d: int, a: float, inv_s2: float, device):
+        self.a, self.inv_s2 = a, inv_s2
+        f64 = torch.float64
+        self.e_min = torch.full((B,), math.inf, dtype=f64, device=device)
+        self.z = torch.zeros(B, dtype=f64, device=device)
+        self.s = torch.zeros(B, d, dtype=f64, device=device)
 
-    def add(self, q: torch.Tensor, i: torch.Tensor, energy: torch.Tensor) -> None:
-        self.pending.append((q, i, energy))
-        self.n_pending += q.shape[0]
-        if self.n_pending > self.cap:
-            self.fold()
+    def add(self, x64: torch.Tensor, c: torch.Tensor, rows: torch.Tensor, idx: torch.Tensor,
+            valid: torch.Tensor | None = None) -> None:
+        """Points ``c[idx[r]]`` for the queries ``rows`` (unique); ``valid`` masks ``idx`` (None: all)."""
+        R, k = idx.shape
+        d = x64.shape[1]
+        kb = max(1, min(k, _ENERGY_ELEMENTS // d))
+        rb = max(1, _ENERGY_ELEMENTS // (kb * d))
+        for r0 in range(0, R, rb):
+            rr = rows[r0:r0 + rb]
+            xr = x64.index_select(0, rr)[:, None, :]
+            for k0 in range(0, k, kb):
+                ii = idx[r0:r0 + rb, k0:k0 + kb]
+                pts = c[ii].to(torch.float64)                                  # (b, kb, d)
+                energy = 0.5 * torch.sub(xr, pts, alpha=self.a).square_().sum(2)  # explicit differences
+                if valid is not None:
+                    energy.masked_fill_(~valid[r0:r0 + rb, k0:k0 + kb], math.inf)
+                e_loc = energy.amin(1)
+                if k0 > 0:                                       # a later block may hold no valid point of a row
+                    keep = torch.isfinite(e_loc)
+                    if not bool(keep.all()):
+                        rr_k, energy, pts, e_loc = rr[keep], energy[keep], pts[keep], e_loc[keep]
+                    else:
+                        rr_k = rr
+                else:
+                    rr_k = rr
+                w = torch.exp((e_loc[:, None] - energy) * self.inv_s2)          # <= 1, the smallest is 1
+                self._merge(rr_k, e_loc, w.sum(1), torch.bmm(w[:, None, :], pts).squeeze(1))
 
-    def _take(self):
-        q, i, energy = (torch.cat(parts) for parts in zip(*self.pending))
-        self.pending, self.n_pending = [], 0
-        return q, i, energy
-
-    def single_point(self) -> torch.Tensor | None:
-        """Indices of the one point per query when that is all there is, else None."""
-        if self.s is not None or self.n_pending < self.B:
-            return None
-        q, i, energy = self._take()
-        self.pending, self.n_pending = [(q, i, energy)], q.shape[0]
-        if q.shape[0] == self.B and torch.equal(q, torch.arange(self.B, device=q.device)):
-            return i
-        return None
-
-    def fold(self) -> None:
-        if not self.pending:
-            return
-        q, i, energy = self._take()
-        e_new = self.e_min.scatter_reduce(0, q, energy, reduce="amin", include_self=True)
-        if self.s is None:
-            self.s = torch.zeros(self.B, self.data.shape[1], dtype=torch.float64, device=self.data.device)
-        else:                                    # earlier terms, shifted to the new minimum (rows without: 0)
-            shrink = torch.where(torch.isinf(self.e_min), 0.0, torch.exp((e_new - self.e_min) * self.inv_s2))
-            self.z.mul_(shrink)
-            self.s.mul_(shrink[:, None])
-        w = torch.exp((e_new.index_select(0, q) - energy) * self.inv_s2)     # <= 1; each row's smallest is 1
-        keep = w > 0
-        if not bool(keep.all()):
-            q, i, w = q[keep], i[keep], w[keep]
-        self.z.index_add_(0, q, w)
-        d = self.data.shape[1]
-        block = max(1, _PAIR_ELEMENTS // d)
-        for p0 in range(0, q.shape[0], block):          # scatter_add_: one kernel (index_add_ loops over rows)
-            pts = self.data.index_select(0, i[p0:p0 + block]).to(torch.float64).mul_(w[p0:p0 + block, None])
-            self.s.scatter_add_(0, q[p0:p0 + block, None].expand(-1, d), pts)
-        self.e_min = e_new
+    def _merge(self, rows, e_loc, z_loc, s_loc):
+        e_old = self.e_min.index_select(0, rows)
+        e_new = torch.minimum(e_old, e_loc)
+        f_old = torch.where(torch.isinf(e_old), 0.0, torch.exp((e_new - e_old) * self.inv_s2))
+        f_new = torch.exp((e_new - e_loc) * self.inv_s2)
+        self.z[rows] = self.z.index_select(0, rows) * f_old + z_loc * f_new
+        self.s[rows] = self.s.index_select(0, rows) * f_old[:, None] + s_loc * f_new[:, None]
+        self.e_min[rows] = e_new
 
 
 def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size: int | None,
                       num_candidates: int) -> torch.Tensor:
     """``E[X_0 | X_t = x] = sum_i w_i(x) x_i`` in float64, shape ``(B, d)``, in one pass over chunks of ``data``.
 
-    See the module docstring for the method. The exact part keeps, per chunk, the (query, point,
-    energy) triples of the points near the top; the dense part (working dtype) keeps ``m_d`` (running
-    maximum logit of its points), ``Z_d = sum exp((G_i - m_d)/s^2)`` and ``S_d = sum exp(...) x_i``.
+    See the module docstring for the method. Per chunk and query, the ``k = num_candidates`` largest
+    logits and the margin decide: a query with at most ``k`` points within the margin has exactly those
+    recomputed (exact part; the rest is negligible); a query with more has its top ``k`` recomputed
+    and the rest summed in the working dtype (dense part: ``m_d``, the running maximum logit of its
+    points, ``Z_d = sum exp((G_i - m_d)/s^2)``, ``S_d = sum exp(...) x_i``) -- unless the float32 error
+    bound exceeds a logit (tiny ``t`` with a cluster of near-duplicates), where all of them are recomputed.
     """
     a, s2 = alpha(t), sigma(t) ** 2
     (B, d), n = x.shape, data.shape[0]
     dev, dt = x.device, x.dtype
     f64 = torch.float64
     chunk = min(_chunk_rows(chunk_size, B, n), n)
+    k = num_candidates
     inv_s2 = 1.0 / s2
     err_const = _matmul_unit_roundoff(x) * (math.sqrt(d) + 16.0)
     drop = (_DROP_LOGITS + _DROP_EXTRA * math.log(n)) * s2        # in energy units (logits times s^2)
@@ -214,15 +197,11 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
 
     x64 = x.to(f64)
     x_norm = torch.linalg.vector_norm(x64, dim=1)
-    rows_all = torch.arange(B, device=dev)
     m = torch.full((B,), -math.inf, dtype=dt, device=dev)        # running max of G over all points
     err = torch.zeros(B, dtype=f64, device=dev)                  # running bound on the error of G
     m_d = z_d = s_d = None                                       # dense part, allocated when first needed
-    exact = _ExactPart(data, B, inv_s2, cap=4 * B * num_candidates)
+    exact = _ExactPart(B, d, a, inv_s2, dev)
     g_buf = torch.empty(B * chunk, dtype=dt, device=dev)
-    mask_buf = torch.empty(B * chunk, dtype=torch.bool, device=dev)
-    small = torch.empty(min(B, 64), chunk, dtype=dt, device=dev)
-    pair_block = max(1, _ENERGY_ELEMENTS // d)
 
     for start in range(0, n, chunk):
         c = data[start:start + chunk]
@@ -234,34 +213,45 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
                              f"{str(dt).replace('torch.', '')})")
         g = g_buf[:B * cs].view(B, cs)
         torch.addmm(sq, x, c.T, beta=-0.5 * a * a, alpha=a, out=g)     # G = a x.x_i - a^2 |x_i|^2 / 2
-        row_max = g.amax(1)
-        m = torch.maximum(m, row_max)
+        kc = min(k, cs)
+        top, top_idx = g.topk(min(k + 1, cs), dim=1)             # sorted, largest first
+        m = torch.maximum(m, top[:, 0])
         err = torch.maximum(err, err_const * (a * c_max * x_norm + 0.5 * a * a * c_max ** 2 + m.to(f64).abs()))
         threshold = (m.to(f64) - drop - 2.0 * err).to(dt)
-        mask = torch.ge(g, threshold[:, None], out=mask_buf[:B * cs].view(B, cs))
-        if int(torch.count_nonzero(mask)) <= B * num_candidates:
-            pairs = mask.nonzero()
-            dense = torch.bincount(pairs[:, 0], minlength=B) > num_candidates
-            n_dense = int(dense.sum())
-            if n_dense:
-                pairs = pairs[~dense[pairs[:, 0]]]
-        else:
-            dense = _count_at_least(g, threshold, small) > num_candidates
-            n_dense = int(dense.sum())
-            pairs = None if n_dense == B else mask.masked_fill_(dense[:, None], False).nonzero()
+        over = top[:, k] >= threshold if cs > k else torch.zeros(B, dtype=torch.bool, device=dev)
+        force = over & (2.0 * err * inv_s2 > 1.0)                # float32 weights would be off by > 1 logit
+        dense = over & ~force
 
-        if n_dense:                                              # dense path: exp and the second matmul
+        # exact part: each row's candidates within the margin are a prefix of its sorted top k
+        valid = top[:, :kc] >= threshold[:, None]
+        count = valid.sum(1)
+        count[force] = 0
+        rows = (count > 0).nonzero().squeeze(1)
+        if rows.shape[0]:
+            width = int(count.max())
+            exact.add(x64, c, rows, top_idx[rows, :width], None if width == 1 else valid[rows, :width])
+        if bool(force.any()):                                    # all points in the margin, however many
+            rows = force.nonzero().squeeze(1)
+            gf = g.index_select(0, rows)
+            width = int((gf >= threshold[rows, None]).sum(1).max())
+            vals, idx = gf.topk(width, dim=1)
+            exact.add(x64, c, rows, idx, vals >= threshold[rows, None])
+
+        n_dense = int(dense.sum())
+        if n_dense:                                              # dense rows: the rest of their points here
+            rows = dense.nonzero().squeeze(1)
+            idx = top_idx.index_select(0, rows)[:, :k]
             if m_d is None:
                 m_d = torch.full((B,), -math.inf, dtype=dt, device=dev)
                 z_d = torch.zeros(B, dtype=dt, device=dev)
                 s_d = torch.zeros(B, d, dtype=dt, device=dev)
-            rows = None if n_dense == B else dense.nonzero().squeeze(1)
-            gd = g if rows is None else g.index_select(0, rows)
-            md_old = m_d if rows is None else m_d[rows]
-            md_new = torch.maximum(md_old, row_max if rows is None else row_max[rows])
+            gd = g if n_dense == B else g.index_select(0, rows)
+            md_old = m_d if n_dense == B else m_d[rows]
+            md_new = torch.maximum(md_old, top[:, k] if n_dense == B else top[rows, k])
             rescale = torch.exp((md_old - md_new).to(f64) * inv_s2).to(dt)
-            gd.sub_(md_new[:, None]).mul_(inv_s2).clamp_min_(exp_floor).exp_()   # <= 1; the top one is 1
-            if rows is None:
+            gd.sub_(md_new[:, None]).mul_(inv_s2).clamp_min_(exp_floor).exp_()
+            gd.scatter_(1, idx, 0.0)                             # the top k are in the exact part
+            if n_dense == B:
                 m_d = md_new
                 z_d = z_d.mul_(rescale).add_(gd.sum(1))
                 s_d = torch.addmm(s_d.mul_(rescale[:, None]), gd, c)
@@ -270,20 +260,7 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
                 z_d[rows] = z_d[rows] * rescale + gd.sum(1)
                 s_d[rows] = torch.addmm(s_d[rows] * rescale[:, None], gd, c)
 
-        if pairs is not None and pairs.shape[0]:                 # exact path: float64 energies of the pairs
-            for p0 in range(0, pairs.shape[0], pair_block):
-                q, i = pairs[p0:p0 + pair_block].unbind(1)
-                xq = x64 if q.shape[0] == B and torch.equal(q, rows_all) else x64.index_select(0, q)
-                diff = torch.sub(xq, c.index_select(0, i), alpha=a)       # float64 (type promotion)
-                exact.add(q, i + start, 0.5 * diff.square_().sum(1))   # sum: pairwise, accurate
-
-    if m_d is None:
-        single = exact.single_point()
-        if single is not None:
-            return data.index_select(0, single).to(f64)          # one point per query (w = 1): the usual small t
-    exact.fold()
-    e_min, z_e = exact.e_min, exact.z
-    s_e = exact.s if exact.s is not None else torch.zeros(B, d, dtype=f64, device=dev)
+    e_min, z_e, s_e = exact.e_min, exact.z, exact.s
     if m_d is None:
         return s_e.div_(z_e[:, None])
 

@@ -1,12 +1,10 @@
 """Bad and edge inputs across the models, results and CLI layers, as one table (issue 18).
 
 The companion of ``tests/test_bad_inputs.py`` (the core) for ``nets``, ``dit``, ``pruning``, ``features``,
-``results`` and ``python -m memsep_lib.experiments``. ``ERRORS``: ``(id, call, exception, message regex)``:
-the call must raise that exception with a message naming what is wrong. ``ANSWERS``: ``(id, call, check)``:
-an edge input with a correct, finite answer that ``check`` verifies. Every call goes through the public API.
-
-``TRAINING_PENDING``: the bad inputs of :mod:`memsep_lib.training` that still fail (that module is being
-changed elsewhere); they are expected failures here until it lands, and count in no total.
+``training``, ``results`` and ``python -m memsep_lib.experiments``. ``ERRORS``: ``(id, call, exception,
+message regex)``: the call must raise that exception with a message naming what is wrong. ``ANSWERS``:
+``(id, call, check)``: an edge input with a correct answer that ``check`` verifies (finite, except the rank
+correlation of an all-tied table, which is NaN by definition). Every call goes through the public API.
 """
 
 from __future__ import annotations
@@ -239,6 +237,29 @@ def fake_cifar(call):
     return in_tmp(run)
 
 
+# ---- training -----------------------------------------------------------------------------------------
+def _train_net() -> ScoreMLP:
+    torch.manual_seed(0)
+    return ScoreMLP(2)
+
+
+TRAIN_DATA = torch.randn(64, 2, generator=_gen(9))
+
+
+def _resumable(**kwargs):
+    return in_tmp(lambda d: train_resumable(_train_net(), TRAIN_DATA, steps=kwargs.pop("steps", 10), generator=_gen(),
+                                            checkpoint_path=d / "c.pt", **kwargs))
+
+
+def _truncated_checkpoint(folder: Path, *, resume: bool = False):
+    path = save_checkpoint(folder / "c.pt", model=_train_net())
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    if resume:
+        return train_resumable(_train_net(), TRAIN_DATA, steps=10, generator=_gen(), checkpoint_path=path,
+                               checkpoint_every=5, log_every=5)
+    return load_checkpoint(path, model=_train_net())
+
+
 ERRORS = [
     # --- nets.sinusoidal_embedding ---------------------------------------------------------------------
     ("sinusoidal-t-2d", lambda: sinusoidal_embedding(torch.ones(2, 2), 4), ValueError, r"t must be a tensor of shape"),
@@ -395,7 +416,6 @@ ERRORS = [
     ("rank_agreement-shapes", lambda: rank_agreement(TABLE, TABLE[:1]), ValueError, r"importance tables differ in shape"),
     ("rank_agreement-all-nan", lambda: rank_agreement(torch.full((2, 2), NAN), TABLE), ValueError,
      r"need at least two heads"),
-    ("rank_agreement-all-tied", lambda: rank_agreement(torch.ones(2, 2), torch.rand(2, 2)), ValueError, r"all tied"),
     ("rank_agreement-strings", lambda: rank_agreement("ab", "ab"), TypeError, r"importance tables must be"),
     ("heads_to_prune-ratio-1", lambda: heads_to_prune(TABLE, 1.0), ValueError, r"ratio must lie in \[0, 1\)"),
     ("heads_to_prune-ratio-negative", lambda: heads_to_prune(TABLE, -0.1), ValueError, r"ratio must lie in \[0, 1\)"),
@@ -508,6 +528,30 @@ ERRORS = [
      r"config must be a dataclass instance or a dict, got int"),
     ("run_folder_lock-second", in_tmp(second_lock), FolderInUseError, r"run folder .* is in use by another run"),
     ("config_dict-list", lambda: config_dict([1, 2]), TypeError, r"config must be a dataclass instance or a dict"),
+    # --- training (memsep_lib.training) ----------------------------------------------------------------
+    ("train-lr-1e6-diverges", lambda: train_score_net(_train_net(), TRAIN_DATA, steps=20, lr=1e6, batch_size=64,
+                                                      generator=_gen(), log_every=1),
+     FloatingPointError, r"training diverged: the loss is inf at step 2 \(lr 1000000\.0\)"),
+    ("train_resumable-lr-1e6-diverges", _resumable(steps=20, lr=1e6, batch_size=64, checkpoint_every=1, log_every=1),
+     FloatingPointError, r"training diverged: the loss is (inf|nan) at step \d+"),
+    ("train_resumable-checkpoint-every-0", _resumable(checkpoint_every=0, log_every=5), ValueError,
+     r"checkpoint_every must be positive, got 0"),
+    ("train_resumable-checkpoint-every-negative", _resumable(checkpoint_every=-10, log_every=5), ValueError,
+     r"checkpoint_every must be positive, got -10"),
+    ("train_resumable-checkpoint-every-float", _resumable(checkpoint_every=10.0, log_every=5), TypeError,
+     r"checkpoint_every must be an int, got float"),
+    ("train_resumable-log-every-0", _resumable(checkpoint_every=10, log_every=0), ValueError,
+     r"log_every must be positive, got 0"),
+    ("train_resumable-log-every-negative", _resumable(checkpoint_every=10, log_every=-5), ValueError,
+     r"log_every must be positive, got -5"),
+    ("train_resumable-batch-size-0", _resumable(checkpoint_every=10, log_every=5, batch_size=0), ValueError,
+     r"batch_size must be positive, got 0"),
+    ("train_resumable-batch-size-negative", _resumable(checkpoint_every=10, log_every=5, batch_size=-4), ValueError,
+     r"batch_size must be positive, got -4"),
+    ("load_checkpoint-truncated", in_tmp(_truncated_checkpoint), ValueError,
+     r"checkpoint .*c\.pt is unreadable \(truncated or corrupt\?\)"),
+    ("train_resumable-truncated-checkpoint", in_tmp(lambda d: _truncated_checkpoint(d, resume=True)), ValueError,
+     r"checkpoint .*c\.pt is unreadable"),
     # --- python -m memsep_lib.experiments ---------------------------------------------------------------
     ("cli-unknown-experiment", cli("no_such"), CliFailed, r"exit 2: .*unknown experiment 'no_such'; registered: .*toy"),
     ("cli-no-name", cli(), CliFailed, r"exit 2: .*an experiment name is required"),
@@ -611,6 +655,8 @@ ANSWERS = [
     ("rank_agreement-ties-average-ranks", lambda: _rank([[1.0, 1.0, 2.0]], [[1.0, 2.0, 3.0]]),
      lambda r: _close(r, math.sqrt(3) / 2)),
     ("rank_agreement-lists", lambda: rank_agreement([[1, 2], [3, 4]], [[2, 1], [3, 4]]), lambda r: _close(r, 0.8)),
+    ("rank_agreement-all-tied-is-nan", lambda: rank_agreement(torch.ones(2, 2), torch.rand(2, 2, generator=_gen())),
+     math.isnan),                                                   # no ranking to compare (e.g. all gates zero)
     ("rank_agreement-inf-entries", lambda: _rank([[1.0, INF, -INF]], [[0.0, 1.0, -1.0]]), lambda r: _close(r, 1.0)),
     ("heads_to_prune-ratio-0", lambda: heads_to_prune(TABLE, 0.0), lambda r: r == {}),
     ("heads_to_prune-lowest", lambda: heads_to_prune(TABLE, 0.5), lambda r: r == {0: [1], 1: [0]}),
@@ -657,44 +703,6 @@ ANSWERS = [
 ]
 
 
-# ---- training (memsep_lib/training.py is changed elsewhere: these fail until that lands) -------------------
-def _train_net() -> ScoreMLP:
-    torch.manual_seed(0)
-    return ScoreMLP(2)
-
-
-TRAIN_DATA = torch.randn(64, 2, generator=_gen(9))
-
-
-def _resumable(**kwargs):
-    return in_tmp(lambda d: train_resumable(_train_net(), TRAIN_DATA, steps=kwargs.pop("steps", 10), generator=_gen(),
-                                            checkpoint_path=d / "c.pt", **kwargs))
-
-
-def _truncated_checkpoint(folder: Path):
-    path = save_checkpoint(folder / "c.pt", model=_train_net())
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    return load_checkpoint(path, model=_train_net())
-
-
-TRAINING_PENDING = [
-    ("train-lr-1e6-diverges", lambda: train_score_net(_train_net(), TRAIN_DATA, steps=20, lr=1e6, batch_size=64,
-                                                      generator=_gen(), log_every=1),
-     (ValueError, FloatingPointError, RuntimeError), r"step"),
-    ("train_resumable-lr-1e6-diverges", _resumable(steps=20, lr=1e6, batch_size=64, checkpoint_every=1, log_every=1),
-     (ValueError, FloatingPointError, RuntimeError), r"step"),
-    ("train_resumable-checkpoint-every-0", _resumable(checkpoint_every=0, log_every=5), ValueError,
-     r"checkpoint_every must be positive"),
-    ("train_resumable-checkpoint-every-negative", _resumable(checkpoint_every=-10, log_every=5), ValueError,
-     r"checkpoint_every must be positive"),
-    ("train_resumable-checkpoint-every-float", _resumable(checkpoint_every=10.0, log_every=5), TypeError,
-     r"checkpoint_every must be an int"),
-    ("train_resumable-log-every-0", _resumable(checkpoint_every=10, log_every=0), ValueError,
-     r"log_every must be positive"),
-    ("load_checkpoint-truncated", in_tmp(_truncated_checkpoint), ValueError, r"c\.pt"),
-]
-
-
 @pytest.mark.parametrize("call, exception, pattern", [case[1:] for case in ERRORS],
                          ids=[case[0] for case in ERRORS])
 def test_bad_input_is_a_clear_error(call, exception, pattern):
@@ -708,15 +716,7 @@ def test_edge_input_has_a_correct_finite_answer(call, check):
     assert check(answer), answer
 
 
-@pytest.mark.parametrize("call, exception, pattern", [case[1:] for case in TRAINING_PENDING],
-                         ids=[case[0] for case in TRAINING_PENDING])
-@pytest.mark.xfail(reason="memsep_lib/training.py input guards land separately (issue 18, item 6)", strict=False)
-def test_training_bad_input_is_a_clear_error(call, exception, pattern):
-    with pytest.raises(exception, match=pattern):
-        call()
-
-
 def test_the_table_is_large_and_its_ids_unique():
-    ids = [case[0] for case in ERRORS + ANSWERS + TRAINING_PENDING]
+    ids = [case[0] for case in ERRORS + ANSWERS]
     assert len(ids) == len(set(ids))
     assert len(ERRORS + ANSWERS) >= 80

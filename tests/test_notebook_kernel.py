@@ -40,7 +40,9 @@ def _stream_text(cell) -> str:
 @pytest.mark.slow
 def test_chapter_runs_in_a_jupyter_kernel(tmp_path):
     before = _book_files()
-    env = dict(os.environ, MEMSEP_PROFILE="ci")
+    # the kernel imports this checkout's memsep_lib even where `pip install -e .` points at another one
+    env = dict(os.environ, MEMSEP_PROFILE="ci",
+               PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     done = subprocess.run(
         [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", str(CHAPTER),
          "--output-dir", str(tmp_path), "--ExecutePreprocessor.timeout=900"],

@@ -5,7 +5,7 @@ registered ``approximation_width``: the smallest width ``W*(n)`` of trained ReLU
 (sympy) and ``figures``.
 """
 
-from . import derivations, figures, theory
+from . import checks, derivations, figures, lower_bound, report, theory
 from .experiment import (CONFIGS, COST, DESCRIPTION, NAME, SEPARATION_FACTOR, SLOPE_THRESHOLD,
                          TRUE_WIDTH_PER_COMPONENT, WIDTH_CLAIMS, ApproximationWidthConfig, facts, run, summarize,
                          summary_table, verdict, width_learning_rate, width_threshold)
