@@ -13,7 +13,10 @@ from memsep_lib.mixtures import well_separated_mixture
 from memsep_lib.process import alpha, sigma
 from memsep_lib.results import load_results
 
-RATIO_CLAIM = f"ratio > {ch3.RATIO_FLOOR} on every small-t interval"
+RATIO_CLAIM = f"ratio to d s^-2 + tr Sigma > {ch3.RATIO_FLOOR} on every small-t interval (simultaneous 95%)"
+UPPER_CLAIM = "E_D[LG]/U <= 1 on every small-t interval (simultaneous 95%)"
+C_CLAIM = f"c > {ch3.C_FLOOR} (lower end of its simultaneous 95% interval)"
+VIA_CLAIM = "J(P^_t) - J(P_t) agrees with loss_gap on the small-t intervals"
 
 
 # ---- theory ---------------------------------------------------------------------------------
@@ -130,16 +133,40 @@ def test_configs_per_profile():
 
 def _tiny_config():
     return dataclasses.replace(
-        ch3.CONFIGS["ci"], curves_d_values=(2, 16), curves_n=100, curves_t_values=(1e-4, 1e-2, 1.0), curves_reps=2,
-        curves_num_samples=128, own_weight_samples=32,
-        ds_d_values=(4, 16), std_values=(0.05, 1.0), ds_n=100, ds_reps=2, ds_num_samples=128,
+        ch3.CONFIGS["ci"], curves_d_values=(2, 16), curves_n=100, curves_t_values=(1e-4, 1e-2, 1.0), curves_reps=3,
+        curves_num_samples=128, own_weight_samples=32, curves_fisher_samples=128, fisher_samples=512,
+        ds_d_values=(4, 16), std_values=(0.05, 1.0), ds_n=100, ds_reps=3, ds_num_samples=128,
         decay_d_values=(2, 16), decay_n_values=(50, 200, 800), decay_t_values=(1e-4, 1e-2, 0.3, 3.0),
-        decay_reps=2, decay_num_samples=128)
+        decay_reps=3, decay_num_samples=128)
 
 
 @pytest.fixture(scope="module")
 def tiny_results():
     return ch3.run(_tiny_config(), device=torch.device("cpu"))
+
+
+def test_two_sided_constant_and_intervals():
+    from memsep_lib.experiments.loss_gap_bound import checks
+    pts = [(0.9, 0.01, {"k": 0}), (1.0, 0.001, {"k": 1}), (1.02, 0.01, {"k": 2})]
+    out = checks.two_sided_constant(pts, reps=8)
+    q = checks.simultaneous_quantile(3, 8)
+    assert out["c"] == 0.9 and out["where"] == {"k": 0} and out["quantile"] == pytest.approx(q)
+    assert out["c_low"] == pytest.approx(min(r - q * e for r, e, _ in pts))
+    assert out["c_high"] == pytest.approx(0.9 + q * 0.01)
+    assert out["max_excess_se"] == pytest.approx(2.0)
+    assert checks.two_sided_constant([], 8)["c"] is None
+    fit = checks.with_interval({"exponent": -0.5, "stderr": 0.1, "num_points": 6})
+    assert fit["ci95"] == pytest.approx([-0.5 - 0.2776, -0.5 + 0.2776], abs=1e-3)
+    assert checks.with_interval({"exponent": -0.5, "stderr": math.inf, "num_points": 2})["ci95"][0] == -math.inf
+
+
+def test_upper_bound_is_d_over_s2_minus_the_fisher_information():
+    g = torch.Generator().manual_seed(3)
+    mix = well_separated_mixture(2, 8, separation=4.0, generator=g, dtype=torch.float32)
+    up = estimators.upper_bound(mix, [1e-3, 0.1], num_samples=4096, generator=g)
+    for t, u, j in zip([1e-3, 0.1], up["value"], up["j_true"]):
+        assert u == pytest.approx(8 / sigma(t) ** 2 - j)
+        assert u == pytest.approx(theory.isolated_loss_gap(t, 1.0, 8), rel=0.02)     # separated: J ~ tr C_t^-1
 
 
 def test_experiment_parts_constant_and_verdict(tiny_results):
@@ -150,26 +177,35 @@ def test_experiment_parts_constant_and_verdict(tiny_results):
     assert 0.01 in results["n_decay"]["t_values"]
     const = results["constant"]
     assert const == experiment.empirical_constant(results)
-    assert const["configs"] >= 5 and 0.125 < const["min_ratio"] <= const["median_ratio"] < 1.2
+    assert const["configs"] >= 5 and const["c_low"] <= const["c"] <= const["c_high"]
+    assert 0.5 < const["c"] <= const["median_ratio"] < 1.1 and const["max_ratio"] < 1.15
+    assert "ci95" in results["n_decay"]["per_d"][0]["fit_crossover"]
     v = ch3.verdict(results)
     assert all(isinstance(h, bool) for h in v.values())
-    assert v[RATIO_CLAIM] and v["n-decay slower for the largest d"]
-    assert "decay exponents non-increasing in d" in v
-    # A broken gap (ratios a tenth of the value) must fail the verdict.
-    for cur in results["t_curves"]["curves"]:
-        cur["ratio"] = [r / 10 for r in cur["ratio"]]
-    assert not ch3.verdict({**results, "constant": experiment.empirical_constant(results)})[RATIO_CLAIM]
+    assert v[UPPER_CLAIM] and v[VIA_CLAIM]
+    # Twice the gap breaks the upper side; a tenth breaks the lower side.
+    for factor, claim in ((2.0, UPPER_CLAIM), (0.1, C_CLAIM)):
+        broken = json.loads(json.dumps(results))
+        for cur in broken["t_curves"]["curves"]:
+            cur["ratio_upper"] = [r * factor for r in cur["ratio_upper"]]
+            cur["ratio_upper_stderr"] = [e * factor for e in cur["ratio_upper_stderr"]]
+        broken["constant"] = experiment.empirical_constant(broken)
+        assert not ch3.verdict(broken)[claim]
 
 
-def test_verdict_fails_for_a_scaled_loss_gap_estimator(monkeypatch):
-    """An estimator returning a tenth of the Loss-Gap puts the ratio below the floor."""
+def test_verdict_fails_for_a_loss_gap_estimator_scaled_by_two(monkeypatch):
+    """An estimator returning twice the Loss-Gap puts the ratio to U above 1 and off the third estimator."""
     true_loss_gap = estimators.loss_gap
-    monkeypatch.setattr(estimators, "loss_gap",
-                        lambda *a, **k: SimpleNamespace(value=true_loss_gap(*a, **k).value / 10))
+
+    def doubled(*a, **k):
+        est = true_loss_gap(*a, **k)
+        return SimpleNamespace(value=2 * est.value, stderr=2 * est.stderr)
+
+    monkeypatch.setattr(estimators, "loss_gap", doubled)
     config = dataclasses.replace(_tiny_config(), curves_d_values=(16,), ds_d_values=(16, 32), std_values=(1.0, 2.0),
                                  decay_d_values=(16,), decay_n_values=(50, 200))
     v = ch3.verdict(ch3.run(config))
-    assert not v[RATIO_CLAIM]
+    assert not v[UPPER_CLAIM] and not v[VIA_CLAIM]
 
 
 def test_run_resumes_finished_parts_from_workdir(tmp_path, tiny_results, monkeypatch):
@@ -183,16 +219,21 @@ def test_run_resumes_finished_parts_from_workdir(tmp_path, tiny_results, monkeyp
 def test_facts_are_formatted_strings(tiny_results):
     f = ch3.facts(json.loads(json.dumps(tiny_results)))
     assert all(isinstance(v, str) for v in f.values())
-    assert f["lgb_floor"] == "0.125" and f["lgb_t_small_d"] == "2" and f["lgb_n_d_hi"] == "16"
+    assert f["lgb_floor"] == "0.125" and f["lgb_c_floor"] == "0.5" and f["lgb_t_small_d"] == "2"
+    assert f["lgb_n_d_hi"] == "16" and f["lgb_reps"] == "3"
     assert f["lgb_c_configs"] == str(tiny_results["constant"]["configs"])
 
 
 def test_committed_cpu_results_show_the_same_numbers():
     results = load_results(ch3.NAME, "cpu")["results"]
-    assert all(ch3.verdict(results).values()) and results["verdict"]["configurations_checked"] == 41
+    v = ch3.verdict(results)
+    assert all(v.values()), v
+    assert results["t_curves"]["reps"] >= 8 and results["n_decay"]["reps"] >= 8
     f = ch3.facts(results)
-    assert (f["lgb_c_min"], f["lgb_c_se"], f["lgb_c_configs"], f["lgb_d_exponent"]) == ("0.34", "0.0001", "41", "1.017")
-    assert (f["lgb_n_slope_lo"], f["lgb_n_cross_hi"], f["lgb_c_iso"]) == ("-0.65", "-0.15", "0.34")
+    assert f["lgb_c_configs"] == str(results["constant"]["configs"])
+    const = results["constant"]
+    assert ch3.C_FLOOR < const["c_low"] <= const["c"] <= const["c_high"] and const["max_excess_se"] <= const["quantile"]
+    assert f["lgb_c"] == f"{const['c']:.3f}" and f["lgb_c_points"] == str(const["points"])
 
 
 def test_explore_is_small_and_consistent():

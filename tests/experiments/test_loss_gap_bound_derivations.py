@@ -27,3 +27,14 @@ def test_gaussian_moments():
         derivations.standard_normal_moment(-1)
     with pytest.raises(TypeError, match="Symbols"):
         derivations.gaussian_expectation(z, ())
+
+
+def test_upper_bound_identity_is_exact():
+    import sympy as sp
+    from memsep_lib.experiments.loss_gap_bound.derivations import isolated_loss_gap_derivation, upper_bound_identity
+    u, iso = upper_bound_identity(), isolated_loss_gap_derivation()
+    assert u.decomposition == 0 and u.identity == 0 and u.l_min_emp == 0
+    assert sp.simplify(u.cross - u.j_true) == 0                       # E_D E_P^[h f] = J(P_t)
+    assert sp.simplify(u.j_emp - 1 / iso.s ** 2) == 0
+    assert sp.simplify(u.upper - (u.j_emp - u.j_true)) == 0           # n = 1: the bound is attained
+    assert sp.simplify(u.fisher - iso.total) == 0

@@ -14,18 +14,22 @@ from typing import Sequence
 
 import numpy as np
 from scipy import optimize as _opt
+from scipy import special as _special
 from scipy import stats as _st
 
 __all__ = ["censored_power_law_fit", "repetition_tolerance", "duplication_comparison"]
 
 _CHI2_95 = float(_st.chi2.ppf(0.95, 1))
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def _loglik(p, a, log_sigma, lx, ly, cens, log_cap):
+    """Tobit log-likelihood: normal log-density of the uncensored points, ``log P(e > (log cap - mu)/sigma)`` of the rest."""
     sig = max(math.exp(log_sigma), 1e-3)          # floor: exact synthetic data would send sigma to 0
     mu = a + p * lx
-    ll = _st.norm.logpdf(ly[~cens], mu[~cens], sig).sum()
-    return ll + _st.norm.logsf(log_cap, mu[cens], sig).sum()
+    z = (ly[~cens] - mu[~cens]) / sig
+    ll = -0.5 * float(z @ z) - z.size * (math.log(sig) + _HALF_LOG_2PI)
+    return ll + float(_special.log_ndtr((mu[cens] - log_cap) / sig).sum())
 
 
 def _profile(p, lx, ly, cens, log_cap, start):

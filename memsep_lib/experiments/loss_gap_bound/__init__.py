@@ -6,9 +6,9 @@ For well-separated Gaussian components and ``log n = O(d)``, on a small-``t`` in
 the closed forms, ``derivations`` the sympy, ``figures`` the plots.
 """
 
-from . import derivations, estimators, figures, theory
-from .experiment import (CONFIGS, COST, DESCRIPTION, NAME, RATIO_FLOOR, LossGapBoundConfig, explore, facts, run,
+from . import checks, derivations, estimators, figures, theory
+from .experiment import (C_FLOOR, CONFIGS, COST, DESCRIPTION, NAME, RATIO_FLOOR, LossGapBoundConfig, explore, facts, run,
                          verdict)
 
-__all__ = ["CONFIGS", "COST", "DESCRIPTION", "NAME", "RATIO_FLOOR", "LossGapBoundConfig", "explore", "facts", "run",
-           "verdict", "derivations", "estimators", "figures", "theory"]
+__all__ = ["C_FLOOR", "CONFIGS", "COST", "DESCRIPTION", "NAME", "RATIO_FLOOR", "LossGapBoundConfig", "explore", "facts", "run",
+           "verdict", "checks", "derivations", "estimators", "figures", "theory"]

@@ -100,3 +100,48 @@ def isolated_loss_gap_numeric(t: float, lam: float, d: int = 1) -> float:
     return d * float(value)
 
 
+
+
+@dataclass(frozen=True)
+class UpperBoundIdentity:
+    """The algebra of the exact identity ``E_D[LG_t] = E_D[J(P^_t)] - J(P_t) = d s_t^-2 - J(P_t) - E_D[L^_min,t]``.
+
+    ``decomposition``: ``|g - f|^2 - |g - h|^2 - |h - f|^2 - 2 (g - h).(h - f)`` for scalars ``g`` (the conditional
+    score), ``h`` (the posterior mean of ``g``, the DSM minimiser) and any ``f``; it expands to 0, and the cross
+    term has mean 0 because ``E[g | X] = h``. Then, one direction of an isolated sample (``n = 1``, as in
+    :class:`IsolatedLossGap`): ``j_emp = E[h^2] = 1/s^2``, ``j_true = E[f^2] = 1/c``, ``cross = E[h f] = 1/c``
+    (``= J(P_t)``: integration by parts), ``l_min_emp = E[(g - h)^2] = 0``, ``upper = E[(g - f)^2] = 1/s^2 - 1/c`` (the DSM
+    minimum under the true joint law: the upper bound ``U``), ``fisher = E[(h - f)^2]``, and ``identity`` = ``fisher - (j_emp -
+    j_true)`` (0).
+    """
+
+    decomposition: sp.Expr
+    j_emp: sp.Expr
+    j_true: sp.Expr
+    cross: sp.Expr
+    l_min_emp: sp.Expr
+    upper: sp.Expr
+    fisher: sp.Expr
+    identity: sp.Expr
+
+
+def upper_bound_identity() -> UpperBoundIdentity:
+    """Derive :class:`UpperBoundIdentity` (sympy, exact)."""
+    g, h, f = sp.symbols("g h f", real=True)
+    decomposition = sp.expand((g - f) ** 2 - (g - h) ** 2 - (h - f) ** 2 - 2 * (g - h) * (h - f))
+    der = isolated_loss_gap_derivation()
+    a, s, lam, Z, U = der.a, der.s, der.lam, der.Z, der.U
+    c = a ** 2 * lam + s ** 2
+    x_t = a * sp.sqrt(lam) * U + s * Z          # component mean 0, x_i = sqrt(lam) U
+    cond = -Z / s                                 # g = -(X_t - a x_i) / s^2
+    emp, true = der.empirical_score, -x_t / c     # h (posterior on x_i), f (true score)
+
+    def mean(expr):
+        return sp.simplify(gaussian_expectation(expr, (Z, U)))
+
+    j_emp, j_true, cross = mean(emp ** 2), mean(true ** 2), mean(emp * true)
+    fisher = mean((emp - true) ** 2)
+    l_min_emp = mean((cond - emp) ** 2)
+    upper = mean((cond - true) ** 2)              # DSM minimum under the true joint law (E[g | X] = f there)
+    return UpperBoundIdentity(decomposition, j_emp, j_true, cross, l_min_emp, upper, fisher,
+                              sp.simplify(fisher - (j_emp - j_true)))

@@ -20,7 +20,8 @@ def plot_loss_gap_ratio_vs_t(t_curves: dict, t_fine, isolated, *, floor: float |
 
     Solid: measured ratio (error bars: standard error over training sets); dashed: ``isolated[k]``, the
     isolated-sample prediction ``LG_iso / (d s_t^-2 + tr Sigma)`` of curve ``k`` at ``t_fine``; dotted
-    vertical line: end of the small-``t`` interval.
+    vertical line: end of the small-``t`` interval; dash-dotted (when the results hold it): the upper bound
+    ``U_t / (d s_t^-2 + tr Sigma)`` with ``U_t = d s_t^-2 - J(P_t)``.
     """
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -32,6 +33,8 @@ def plot_loss_gap_ratio_vs_t(t_curves: dict, t_fine, isolated, *, floor: float |
         axes[0].errorbar(ts, ratio, yerr=err, fmt="o-", ms=3.5, color=colour, capsize=2,
                          label=f"d={d} ($\\log n/d$={cur['log_n_over_d']:.2f})")
         axes[0].plot(t_fine, iso, "--", color=colour, lw=1)
+        if "upper_over_bound" in cur:       # the exact upper bound U_t = d s_t^-2 - J(P_t), same scale
+            axes[0].plot(ts, cur["upper_over_bound"], "-.", color=colour, lw=0.8, alpha=0.8)
         for ax in axes:
             ax.axvline(cur["t_end"], color=colour, ls=":", lw=1.2)
         if "own_weight" in cur:
@@ -47,7 +50,8 @@ def plot_loss_gap_ratio_vs_t(t_curves: dict, t_fine, isolated, *, floor: float |
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="lower left")
     axes[1].legend(fontsize=7, loc="lower left")
-    axes[0].set_title("ratio to the bound (dashed: isolated-sample formula)", fontsize=9)
+    axes[0].set_title("ratio to the bound (dashed: isolated-sample formula; dash-dot: upper bound $U_t$)",
+                      fontsize=9)
     axes[1].set_title("posterior concentration (dotted: end of the small-$t$ interval)", fontsize=9)
     if title:
         axes[0].figure.suptitle(title, fontsize=10)
