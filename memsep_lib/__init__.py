@@ -14,6 +14,9 @@ on first use::
 
 A ``score_fn`` is any callable ``score_fn(x, t) -> Tensor`` with ``x`` of shape ``(B, d)``
 (``GaussianMixture.score``, a trained network, ``lambda x, t: empirical_score(x, t, data)``).
+Dtypes: references compute in float64 (``well_separated_mixture``'s default), networks in float32;
+``sample`` draws in the dtype of the model behind its ``score_fn`` (float32 for a plain function), and
+a ``score_fn`` given points of another dtype than its model's is a TypeError naming both.
 The book's API reference page lists every public function of these modules.
 
 **Core** (imports nothing from the layers above):
@@ -34,7 +37,8 @@ The book's API reference page lists every public function of these modules.
 - :mod:`memsep_lib.nets` (score networks), :mod:`memsep_lib.training` (every training loop, EMA,
   checkpoint / resume), :mod:`memsep_lib.lipschitz` (Jacobians and local Lipschitz constants)
 - :mod:`memsep_lib.dit` and :mod:`memsep_lib.pruning` (DiT with prunable heads, Algorithm 1)
-- :mod:`memsep_lib.data` and :mod:`memsep_lib.features` (CIFAR-10, an offline feature network)
+- :mod:`memsep_lib.data` and :mod:`memsep_lib.features` (CIFAR-10, an offline feature network),
+  :mod:`memsep_lib.evaluation` (sample quality against held-out images, in named feature spaces)
 
 **Results**: :mod:`memsep_lib.results` (results files with provenance, stage caches,
 ``stored_or_live``), :mod:`memsep_lib.provenance` (the runners and results files the book lists).
@@ -60,8 +64,8 @@ from .scores import (empirical_score, empirical_score_hessian, posterior_cov, po
                      posterior_weights)
 
 # the other modules, imported on first attribute access (memsep_lib.dit, memsep_lib.experiments, ...)
-_LAZY_MODULES = ("data", "distributed", "dit", "experiments", "features", "fits", "lipschitz", "nets", "progress",
-                 "provenance", "pruning", "results", "speed", "stats", "training")
+_LAZY_MODULES = ("data", "distributed", "dit", "evaluation", "experiments", "features", "fits", "lipschitz", "nets",
+                 "progress", "provenance", "pruning", "results", "speed", "stats", "training")
 MODULES = ("config", "validation", "process", "mixtures", "scores", "losses", "metrics", "sampling") + _LAZY_MODULES
 
 __all__ = [

@@ -18,6 +18,9 @@ import torch
 
 from .validation import check_device
 
+__all__ = ["PROFILES", "get_device", "describe_device", "get_profile", "by_profile", "make_generator", "seed_everything",
+           "run_label"]
+
 PROFILES = ("ci", "cpu", "paper")
 T = TypeVar("T")
 

@@ -44,7 +44,7 @@ class DistInfo:
 
     @property
     def is_main(self) -> bool:
-        """Rank 0 of its group: the process that writes files."""
+        """Whether this process is rank 0 of its group (the one that writes files)."""
         return self.rank == 0
 
     @property
@@ -143,7 +143,7 @@ def barrier(info: DistInfo) -> None:
 
 def wait_all(info: DistInfo) -> None:
     """A barrier that may wait long (ranks done early, rank 0 filling a cache): over the whole world it
-    uses a gloo group with a timeout of :data:`LONG_WAIT` (NCCL's default gives up after 10 minutes)."""
+    uses a gloo group with a timeout of ``LONG_WAIT`` (2 days; NCCL's default gives up after 10 minutes)."""
     if not info.distributed:
         return
     if info.group is None and _long_group is not None:

@@ -10,7 +10,7 @@ Hessian and ``L(x) = max_k |lambda_k(grad^2 log p_t(x))|``.
   starts, with a per-start adaptive step.
 
 Chapter 5's closed forms (the empirical law's midpoint constant, the Gaussian case) live in
-:mod:`memsep_lib.experiments.hessian_lipschitz.theory`.
+``memsep_lib.experiments.hessian_lipschitz.theory``.
 """
 
 from __future__ import annotations

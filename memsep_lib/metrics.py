@@ -72,7 +72,15 @@ def nearest_neighbors(queries: torch.Tensor, reference: torch.Tensor, k: int = 2
 
 
 def nn_distance_ratio(samples: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
-    """``|y - x_(1)| / |y - x_(2)|`` for each sample ``y``, shape ``(B,)`` (float64)."""
+    """``|y - x_(1)| / |y - x_(2)|`` for each sample ``y``, ``x_(1), x_(2)`` its two nearest training points.
+
+    Args:
+        samples: generated points ``y``, shape ``(B, d)``.
+        train: training points, shape ``(n, d)``, ``n >= 2``, of the dtype and device of ``samples``.
+
+    Returns:
+        Tensor: the ratios, shape ``(B,)``, float64 (0 for a copy of a training point).
+    """
     check_points(samples, "samples")
     check_points(train, "train")
     check_compatible(samples, train, "samples", "train")
@@ -83,7 +91,18 @@ def nn_distance_ratio(samples: torch.Tensor, train: torch.Tensor) -> torch.Tenso
 
 
 def memorization_fraction(samples: torch.Tensor, train: torch.Tensor, threshold: float = 1 / 3) -> float:
-    """Fraction of samples with ``nn_distance_ratio < threshold`` (default 1/3, the paper's criterion)."""
+    """Fraction of memorised samples: ``(1/B) #{y : |y - x_(1)| < threshold |y - x_(2)|}``.
+
+    The paper's criterion with ``threshold = 1/3`` (:func:`nn_distance_ratio` below ``1/3``).
+
+    Args:
+        samples: generated points ``y``, shape ``(B, d)``.
+        train: the training set, shape ``(n, d)``, ``n >= 2``, of the dtype and device of ``samples``.
+        threshold: the ratio below which a sample counts as memorised, in ``(0, 1]``.
+
+    Returns:
+        float: the fraction, in ``[0, 1]``.
+    """
     threshold = check_real(threshold, "threshold")
     if not (0 < threshold <= 1):
         raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
@@ -107,7 +126,17 @@ def _in_any_ball(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tenso
 
 
 def precision_recall(real_features: torch.Tensor, fake_features: torch.Tensor, k: int = 3) -> tuple[float, float]:
-    """Improved precision and recall with k-NN radii (default ``k = 3``): ``(precision, recall)``."""
+    """Improved precision and recall (Kynkaenniemi et al., 2019) with k-NN radii.
+
+    Args:
+        real_features: features of real data, shape ``(n, d)``, ``n > k``.
+        fake_features: features of generated data, shape ``(m, d)``, ``m > k``, same dtype and device.
+        k: the neighbour whose distance is a point's radius (default 3).
+
+    Returns:
+        tuple: ``(precision, recall)``, the fraction of fake points inside some real ball and of real
+        points inside some fake ball.
+    """
     check_points(real_features, "real_features")
     check_points(fake_features, "fake_features")
     check_compatible(fake_features, real_features, "fake_features", "real_features")
@@ -129,7 +158,17 @@ def _sqrt_psd(mat: torch.Tensor) -> torch.Tensor:
 
 
 def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (float64, symmetric PSD square roots)."""
+    """Frechet distance ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^{1/2} S_b S_a^{1/2})^{1/2})`` of fitted Gaussians.
+
+    Computed in float64 with symmetric PSD square roots (the FID formula on given features).
+
+    Args:
+        features_a: one feature set, shape ``(n, d)``, ``n >= 2``.
+        features_b: the other, shape ``(m, d)``, ``m >= 2``, same dtype and device.
+
+    Returns:
+        float: the distance, ``>= 0``.
+    """
     check_points(features_a, "features_a")
     check_points(features_b, "features_b")
     check_compatible(features_a, features_b, "features_a", "features_b")

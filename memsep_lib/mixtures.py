@@ -5,10 +5,14 @@ For ``P = sum_k pi_k N(mu_k, Sigma_k)`` the OU process gives again a Gaussian mi
     P_t = sum_k pi_k N(a_t mu_k, C_k(t)),      C_k(t) = a_t^2 Sigma_k + s_t^2 I,
 
 so with responsibilities ``r_k(x) = softmax_k(log pi_k + log N(x; a_t mu_k, C_k))`` and
-``g_k(x) = -C_k^{-1} (x - a_t mu_k)``:
+``g_k(x) = -C_k^{-1} (x - a_t mu_k)``::
 
     grad log p_t(x)   = sum_k r_k g_k
     grad^2 log p_t(x) = sum_k r_k (g_k g_k^T - C_k^{-1}) - (sum_k r_k g_k)(sum_k r_k g_k)^T
+
+A mixture computes in the dtype of its means (float64 from :func:`well_separated_mixture` by default:
+it is the reference the estimators are checked against); its methods take points of that dtype and
+device (``x.to(gm.dtype)``, or ``gm.to(dtype=torch.float32)`` for a float32 mixture).
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ import math
 import torch
 
 from .process import alpha, sigma
-from .validation import (_all_finite, check_bool, check_float_dtype, check_generator, check_points,
-                         check_positive_int, check_real, check_time)
+from .validation import (_all_finite, check_bool, check_device, check_float_dtype, check_generator,
+                         check_points, check_positive_int, check_real, check_time)
 
 __all__ = ["GaussianMixture", "well_separated_mixture", "min_pairwise_distance"]
 
@@ -29,10 +33,13 @@ _DTYPES = (torch.float32, torch.float64)          # what torch.linalg.cholesky s
 class GaussianMixture:
     """``P = sum_k pi_k N(mu_k, Sigma_k)`` with exact ``log_prob``, ``score`` and ``hessian`` of ``P_t``.
 
+    ``gm.score`` is a ``score_fn`` (the true score ``grad log p_t``) for every function that takes one.
+
     Args:
-        means: ``(K, d)`` component means ``mu_k``.
-        covs: ``(K, d, d)`` symmetric positive-definite covariances ``Sigma_k``.
-        weights: ``(K,)`` positive mixing weights (normalised); uniform if None.
+        means: ``(K, d)`` component means ``mu_k``, float32 or float64 (the mixture's dtype and device).
+        covs: ``(K, d, d)`` symmetric positive-definite covariances ``Sigma_k``, of the dtype and device of
+            ``means``.
+        weights: ``(K,)`` positive mixing weights ``pi_k`` (normalised); uniform if None.
     """
 
     def __init__(self, means: torch.Tensor, covs: torch.Tensor, weights: torch.Tensor | None = None):
@@ -70,13 +77,28 @@ class GaussianMixture:
 
     @property
     def num_components(self) -> int:
+        """The number ``K`` of components."""
         return self.means.shape[0]
 
     @property
     def dim(self) -> int:
+        """The dimension ``d``."""
         return self.means.shape[1]
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the mixture computes in (its means'); its methods take points of this dtype."""
+        return self.means.dtype
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the mixture's tensors; its methods take points on this device."""
+        return self.means.device
+
     def to(self, device=None, dtype=None) -> "GaussianMixture":
+        """The same mixture on ``device`` and in ``dtype`` (float32 or float64); None keeps the current one."""
+        if device is not None:
+            device = check_device(device, "device")
         if dtype is not None:
             check_float_dtype(dtype, "dtype", _DTYPES)
         return GaussianMixture(self.means.to(device, dtype), self.covs.to(device, dtype),
@@ -84,7 +106,17 @@ class GaussianMixture:
 
     def sample(self, n: int, generator: torch.Generator | None = None, *,
                return_labels: bool = False):
-        """Draw ``n`` points from ``P`` (and, if asked, the component label of each)."""
+        """Draw ``n`` points from ``P``: label ``k ~ pi``, then ``x = mu_k + L_k z`` with ``L_k L_k^T = Sigma_k``.
+
+        Args:
+            n: number of points.
+            generator: source of the draws, on the mixture's device.
+            return_labels: also return the component label of each point.
+
+        Returns:
+            Tensor: ``x`` of shape ``(n, d)`` in the mixture's dtype, or ``(x, labels)`` with ``labels`` of
+            shape ``(n,)`` (int64) when ``return_labels``.
+        """
         check_positive_int(n, "n")
         check_bool(return_labels, "return_labels")
         check_generator(generator, self.means.device)
@@ -123,23 +155,54 @@ class GaussianMixture:
         return log_terms, g, torch.cholesky_inverse(chol)
 
     def data_log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """``log p(x)`` of the clean mixture ``P`` (time 0), shape ``(B,)``."""
+        """``log p(x) = log sum_k pi_k N(x; mu_k, Sigma_k)`` of the clean mixture ``P`` (time 0).
+
+        Args:
+            x: points of shape ``(B, d)`` in the mixture's dtype and on its device.
+
+        Returns:
+            Tensor: shape ``(B,)``.
+        """
         log_terms, _, _ = self._components(x, 1.0, 0.0)
         return torch.logsumexp(log_terms, 1)
 
     def log_prob(self, x: torch.Tensor, t) -> torch.Tensor:
-        """``log p_t(x)``, shape ``(B,)``."""
+        """``log p_t(x) = log sum_k pi_k N(x; a_t mu_k, C_k(t))`` of the noised law ``P_t``.
+
+        Args:
+            x: points of shape ``(B, d)`` in the mixture's dtype and on its device.
+            t: diffusion time, a real scalar ``> 0``.
+
+        Returns:
+            Tensor: shape ``(B,)``.
+        """
         log_terms, _, _ = self._noised(x, t)
         return torch.logsumexp(log_terms, 1)
 
     def score(self, x: torch.Tensor, t) -> torch.Tensor:
-        """``grad log p_t(x) = sum_k r_k(x) g_k(x)``, shape ``(B, d)``."""
+        """The true score ``grad log p_t(x) = sum_k r_k(x) g_k(x)`` (a ``score_fn``).
+
+        Args:
+            x: points of shape ``(B, d)`` in the mixture's dtype and on its device.
+            t: diffusion time, a real scalar ``> 0``.
+
+        Returns:
+            Tensor: shape ``(B, d)``.
+        """
         log_terms, g, _ = self._noised(x, t)
         r = torch.softmax(log_terms, 1)
         return (r[:, :, None] * g).sum(1)
 
     def hessian(self, x: torch.Tensor, t) -> torch.Tensor:
-        """``grad^2 log p_t(x)``, shape ``(B, d, d)`` (formula in the module docstring)."""
+        """``grad^2 log p_t(x)`` (formula in the module docstring).
+
+        Args:
+            x: points of shape ``(B, d)`` in the mixture's dtype and on its device.
+            t: diffusion time, a real scalar ``> 0``.
+
+        Returns:
+            Tensor: shape ``(B, d, d)``.
+        """
         log_terms, g, prec = self._noised(x, t)
         r = torch.softmax(log_terms, 1)
         mean_g = (r[:, :, None] * g).sum(1)
@@ -151,7 +214,7 @@ class GaussianMixture:
 
 
 def min_pairwise_distance(points: torch.Tensor) -> float:
-    """``min_{i != j} |x_i - x_j|`` for points of shape ``(n, d)``, ``n >= 2``."""
+    """``min_{i != j} |x_i - x_j|`` for points of shape ``(n, d)``, ``n >= 2``, as a float."""
     check_points(points, "points")
     if points.shape[0] < 2:
         raise ValueError("points must contain at least two rows")
@@ -167,6 +230,19 @@ def well_separated_mixture(K: int, d: int, *, separation: float = 2.0, std: floa
 
     Means are Gaussian directions rescaled so that ``Delta_min = min_{k != l} |mu_k - mu_l|``
     equals ``separation * sqrt(d)`` exactly (the paper's ``Delta_min = Theta(sqrt d)``).
+
+    Args:
+        K: number of components.
+        d: dimension.
+        separation: ``Delta_min / sqrt(d)``, ``> 0`` (unused when ``K = 1``).
+        std: the components' standard deviation, ``> 0``.
+        generator: source of the means (drawn in float64 whatever ``dtype``, so a seed gives the same
+            mixture in every dtype); its device is used when ``device`` is None.
+        dtype: the mixture's dtype, float64 (default: the reference precision) or float32.
+        device: the mixture's device (default: the generator's, else the default device).
+
+    Returns:
+        GaussianMixture: the mixture, with weights ``1/K``.
     """
     check_positive_int(K, "K")
     check_positive_int(d, "d")
@@ -174,6 +250,8 @@ def well_separated_mixture(K: int, d: int, *, separation: float = 2.0, std: floa
     std = check_real(std, "std", positive=True)
     check_float_dtype(dtype, "dtype", _DTYPES)
     check_generator(generator)
+    if device is not None:
+        device = check_device(device, "device")
     means = torch.randn(K, d, generator=generator, dtype=torch.float64,
                         device=generator.device if generator is not None else device)
     if K > 1:

@@ -1,12 +1,12 @@
 """Time-conditioned score networks (the models; every training loop lives in :mod:`memsep_lib.training`).
 
-:class:`ScoreMLP` is the noise-prediction parametrisation of a score,
+:class:`ScoreMLP` is the noise-prediction parametrisation of a score::
 
     s_theta(x, t) = -eps_theta(x, t) / s_t,
 
 where ``eps_theta`` is an MLP in ``x`` (ReLU or SiLU) whose hidden layers receive additive shifts
 computed from a sinusoidal embedding of ``t``. The shifts do not depend on ``x``, so the network's
-Lipschitz constant in ``x`` obeys the layer-wise bound
+Lipschitz constant in ``x`` obeys the layer-wise bound::
 
     |grad_x s_theta(x, t)|_2 <= c^depth prod_l |W_l|_2 / s_t         (c = 1 for ReLU, ~1.0998 for SiLU)
 
@@ -188,7 +188,7 @@ class ScoreMLPStack(nn.Module):
     Initialisation: ``nn.Linear``'s default, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, drawn per member.
 
     ``weight_decay`` (shape ``(G,)``) is each member's decoupled (AdamW) weight decay on its weight
-    matrices, applied by :func:`train_score_stack`.
+    matrices, applied by :func:`~memsep_lib.training.train_score_stack`.
     """
 
     def __init__(self, num_models: int, dim: int, width: int = 128, depth: int = 3, time_embedding_dim: int = 32,

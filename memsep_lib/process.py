@@ -17,6 +17,9 @@ from .validation import (FLOAT_DTYPES, check_device, check_float_dtype, check_ge
                          check_positive_int, check_real, check_time)
 
 
+__all__ = ["alpha", "sigma", "add_noise", "sample_uniform_time", "sample_log_uniform_time", "sample_small_time"]
+
+
 def _check_time_tensor(t: torch.Tensor, name: str = "t") -> torch.Tensor:
     """A tensor of diffusion times: floating, non-empty, finite, and ``>= smallest_time(t.dtype)`` everywhere."""
     if t.dtype not in FLOAT_DTYPES:
@@ -46,9 +49,16 @@ def sigma(t):
 
 def add_noise(x0: torch.Tensor, t, *, noise: torch.Tensor | None = None,
               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample ``X_t = a_t x0 + s_t z``; returns ``(x_t, z)``.
+    """Sample ``X_t = a_t x0 + s_t z`` with ``z ~ N(0, I)``.
 
-    ``t`` is a scalar or a tensor of shape ``(B,)`` (one time per row of ``x0``).
+    Args:
+        x0: clean points, shape ``(B, d)``.
+        t: diffusion time ``> 0``: a scalar, or a tensor of shape ``(B,)`` (one time per row of ``x0``).
+        noise: the ``z`` to use (shape, dtype and device of ``x0``); drawn from ``generator`` if None.
+        generator: source of ``z`` when ``noise`` is None, on ``x0``'s device.
+
+    Returns:
+        tuple: ``(x_t, z)``, both of ``x0``'s shape, dtype and device.
     """
     check_points(x0, "x0")
     if noise is None:

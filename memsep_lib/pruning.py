@@ -1,7 +1,7 @@
 """Algorithm 1: score the attention heads of a trained DiT on small t, prune the least important.
 
 Importance is measured on a fixed set of draws ``(x_0, t, z)`` with the small-t times of the paper,
-``t = horizon * Beta(0.8, 2)``, and the noise-prediction DSM loss
+``t = horizon * Beta(0.8, 2)``, and the noise-prediction DSM loss::
 
     L(g) = mean_b | eps_hat_g(a_t x_0 + s_t z, t) - z |^2        (= s_t^2 l_t, the usual weighting)
 

@@ -26,6 +26,10 @@ from . import __version__
 from .config import PROFILES, describe_device
 from .validation import check_device, check_real
 
+__all__ = ["RESULTS_DIR", "REQUIRED_FIELDS", "PROVENANCE_FIELDS", "jsonable", "config_dict", "results_path",
+           "save_results", "write_atomically", "read_record", "load_results", "largest_available_profile", "Outcome",
+           "stored_or_live", "FolderInUseError", "run_folder_lock", "list_results", "StageCache"]
+
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "book" / "results"
 
 
@@ -71,8 +75,21 @@ def results_path(experiment: str, profile: str, results_dir: Path | str | None =
 def save_results(experiment: str, profile: str, config: dict, results: dict, *, wall_time_s: float,
                  device: torch.device | str | None = None, results_dir: Path | str | None = None,
                  device_label: str | None = None) -> Path:
-    """Write results and provenance as JSON (atomically: a temp file, then rename); return the path.
-    ``device_label`` replaces the description of ``device`` (e.g. the devices of merged shards)."""
+    """Write results and provenance as JSON (atomically: a temp file, then rename).
+
+    Args:
+        experiment: the experiment's name (a plain file-name part, e.g. ``"loss_gap_fisher"``).
+        profile: ``"ci"``, ``"cpu"`` or ``"paper"``.
+        config: the config as a dict (:func:`config_dict` of the config dataclass).
+        results: the results, a dict of JSON-serialisable values (NaN / inf are written as null).
+        wall_time_s: the run's wall time in seconds, ``>= 0``.
+        device: the device the run used (described in the file; default: the default device).
+        results_dir: the folder (default ``book/results``).
+        device_label: replaces the description of ``device`` (e.g. the devices of merged shards).
+
+    Returns:
+        Path: the file written, ``<results_dir>/<experiment>-<profile>.json``.
+    """
     path = results_path(experiment, profile, results_dir)
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a dict (config_dict of the config dataclass), got {type(config).__name__}")
@@ -161,8 +178,20 @@ def read_record(path: Path | str) -> dict:
 
 
 def load_results(experiment: str, profile: str, results_dir: Path | str | None = None) -> dict:
-    """Read one results file (validated by :func:`read_record`); a missing file is a ``FileNotFoundError``
-    that says how to make it."""
+    """Read one results file, validated by :func:`read_record`.
+
+    Args:
+        experiment: the experiment's name.
+        profile: ``"ci"``, ``"cpu"`` or ``"paper"``.
+        results_dir: the folder (default ``book/results``).
+
+    Returns:
+        dict: the record, with the fields of ``REQUIRED_FIELDS`` (``config`` and ``results`` among them).
+
+    Raises:
+        FileNotFoundError: no such file; the message gives the command that makes it.
+        ValueError: the file is not a valid results record.
+    """
     path = results_path(experiment, profile, results_dir)
     if not path.exists():
         raise FileNotFoundError(
@@ -193,9 +222,19 @@ def stored_or_live(experiment, *, profile: str | None = None, device=None, resul
                    progress: bool = False) -> Outcome:
     """The results of the largest stored profile at least as large as ``profile``, else a live run.
 
-    ``experiment`` is what :func:`memsep_lib.experiments.get_experiment` returns (``NAME``, ``CONFIGS``,
-    ``run``); ``profile`` defaults to the active one (``MEMSEP_PROFILE``). A live run's results go through
-    the same JSON round trip as a stored file's, so both look alike (tuples as lists, string keys).
+    A live run's results go through the same JSON round trip as a stored file's, so both look alike
+    (tuples as lists, string keys).
+
+    Args:
+        experiment: what :func:`memsep_lib.experiments.get_experiment` returns (``NAME``, ``CONFIGS``, ``run``).
+        profile: the smallest acceptable profile; default the active one (``MEMSEP_PROFILE``).
+        device: the device of a live run (default :func:`memsep_lib.config.get_device`).
+        results_dir: where stored results are looked for (default ``book/results``).
+        progress: show progress bars during a live run.
+
+    Returns:
+        Outcome: ``results``, ``config``, the ``profile`` they come from, ``stored``, and the ``label``
+        every number from them carries.
     """
     from .config import get_device, get_profile
 

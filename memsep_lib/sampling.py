@@ -10,8 +10,12 @@ started from ``X_T ~ N(0, I)`` (``P_T`` is within ``e^{-T}`` of it). The grid is
 (uniform in ``log t``), which spends steps where the score changes fastest, near ``t0``.
 Optionally the last step is replaced by Tweedie's denoiser ``(x + s_t0^2 score(x, t0)) / a_t0``.
 :func:`sample_blocks` draws in fixed blocks, each from its own seed, so that several ranks can share the
-work and return what one process would. The samplers run in the dtype given (float32 by default), never
-under autocast: see :mod:`memsep_lib.speed`.
+work and return what one process would.
+
+Dtype: the samplers run in the dtype given, by default the dtype of the model behind ``score_fn``
+(:func:`memsep_lib.validation.model_dtype`: a ``GaussianMixture``'s, a network's parameters), and float32
+when that cannot be seen (a plain function or lambda); never under autocast (see :mod:`memsep_lib.speed`).
+So ``sample(gm.score, n, gm.dim)`` draws in the mixture's float64 and a float32 network samples in float32.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .process import alpha, sigma
-from .validation import (check_bool, check_device, check_float_dtype, check_generator, check_positive_int,
-                         check_score_output, check_time)
+from .validation import (call_score_fn, check_bool, check_device, check_float_dtype, check_generator,
+                         check_positive_int, check_time, model_dtype)
 
 ScoreFn = Callable[[torch.Tensor, float], torch.Tensor]
 
@@ -45,19 +49,40 @@ def time_grid(T: float, t0: float, steps: int) -> list[float]:
 @torch.no_grad()
 def sample(score_fn: ScoreFn, num_samples: int, dim: int, *, method: str = "sde", T: float = 8.0,
            t0: float = 1e-3, steps: int = 200, denoise: bool = False, batch_size: int = 4096,
-           generator: torch.Generator | None = None, device=None, dtype=torch.float32,
+           generator: torch.Generator | None = None, device=None, dtype: torch.dtype | None = None,
            progress: bool = False) -> torch.Tensor:
     """Draw ``num_samples`` points in ``R^dim`` by integrating the reverse SDE or the probability-flow ODE.
 
+    From ``X_T ~ N(0, I)`` down a time grid uniform in ``log t`` from ``T`` to ``t0``, with steps
+    ``h = t_k - t_{k+1}``: ``X <- X + h (X/2 + score_fn(X, t_k)) + sqrt(h) Z`` (``"sde"``) or
+    ``X <- X + h (X/2 + score_fn(X, t_k)/2)`` (``"ode"``).
+
     Args:
-        score_fn: callable ``score_fn(x, t) -> (B, dim)``, ``t`` a float.
+        score_fn: the score, a callable ``score_fn(x, t) -> Tensor`` with ``x`` of shape ``(B, dim)``
+            and ``t`` a float, returning a tensor of ``x``'s shape, dtype and device.
+        num_samples: number of points drawn.
+        dim: dimension ``d`` of the points.
         method: ``"sde"`` (Euler-Maruyama) or ``"ode"`` (Euler on the probability-flow ODE).
-        T, t0, steps: start time, stopping time (early stopping) and number of steps.
-        denoise: finish with Tweedie's posterior mean at ``t0`` instead of returning ``X_t0``.
+        T: start time (``P_T`` is within ``e^{-T}`` of ``N(0, I)``).
+        t0: stopping time (early stopping), ``0 < t0 < T``.
+        steps: number of steps of the time grid.
+        denoise: finish with Tweedie's denoiser ``(x + s_t0^2 score_fn(x, t0)) / a_t0`` instead of
+            returning ``X_t0``.
+        batch_size: points integrated together (one ``score_fn`` call per batch and step).
+        generator: source of the noise; its device is the default ``device``.
+        device: where the points live (default: the generator's device, else CPU).
+        dtype: the points' dtype; default: the dtype of the model behind ``score_fn``
+            (:func:`memsep_lib.validation.model_dtype`), float32 when it cannot be seen.
         progress: show a tqdm bar over batches x steps.
 
-    Every output of ``score_fn`` is checked: exactly ``(B, dim)`` (a broadcastable ``(B, 1)`` is an
-    error), the samples' dtype and device, and finite.
+    Returns:
+        Tensor: the samples, shape ``(num_samples, dim)``, in ``dtype`` on ``device``.
+
+    Raises:
+        TypeError: ``score_fn`` returns another type or dtype than its input, or fails on points of
+            ``dtype`` while its model has another dtype (the message names ``dtype`` and ``score_fn``).
+        ValueError: ``score_fn`` returns another shape (a broadcastable ``(B, 1)`` too) or non-finite
+            values, or its model has another dimension than ``dim``.
     """
     if not callable(score_fn):
         raise TypeError(f"score_fn must be callable as score_fn(x, t), got {type(score_fn).__name__}")
@@ -66,7 +91,7 @@ def sample(score_fn: ScoreFn, num_samples: int, dim: int, *, method: str = "sde"
     check_positive_int(num_samples, "num_samples")
     check_positive_int(dim, "dim")
     check_positive_int(batch_size, "batch_size")
-    check_float_dtype(dtype)
+    dtype = (model_dtype(score_fn) or torch.float32) if dtype is None else check_float_dtype(dtype)
     check_bool(denoise, "denoise")
     check_bool(progress, "progress")
     grid = time_grid(T, t0, steps)
@@ -76,6 +101,10 @@ def sample(score_fn: ScoreFn, num_samples: int, dim: int, *, method: str = "sde"
         device = generator.device if generator is not None else torch.device("cpu")
     device = check_device(device)
     check_generator(generator, device)
+
+    def score(x, t):
+        return call_score_fn(score_fn, x, t, dtype_arg="dtype", dim_arg="dim")
+
     batches = range(0, num_samples, batch_size)
     bar = tqdm(total=len(batches) * steps, desc=f"sampling ({method})", disable=not progress)
     out = []
@@ -83,15 +112,15 @@ def sample(score_fn: ScoreFn, num_samples: int, dim: int, *, method: str = "sde"
         x = torch.randn(min(batch_size, num_samples - start), dim, generator=generator, device=device, dtype=dtype)
         for t_now, t_next in zip(grid[:-1], grid[1:]):
             h = t_now - t_next
-            score = check_score_output(score_fn(x, t_now), x, t=t_now)
+            s = score(x, t_now)
             if method == "sde":
                 noise = torch.randn(x.shape, generator=generator, device=device, dtype=dtype)
-                x = x + h * (0.5 * x + score) + math.sqrt(h) * noise
+                x = x + h * (0.5 * x + s) + math.sqrt(h) * noise
             else:
-                x = x + h * (0.5 * x + 0.5 * score)
+                x = x + h * (0.5 * x + 0.5 * s)
             bar.update()
         if denoise:
-            x = (x + sigma(t0) ** 2 * check_score_output(score_fn(x, t0), x, t=t0)) / alpha(t0)
+            x = (x + sigma(t0) ** 2 * score(x, t0)) / alpha(t0)
         out.append(x)
     bar.close()
     return torch.cat(out)

@@ -46,7 +46,14 @@ def mean_std(values: Sequence[float]) -> dict[str, float]:
 def paired_difference(a: Sequence[float], b: Sequence[float], *, level: float = 0.95) -> dict:
     """Mean of ``a_r - b_r`` with a Student-t ``level`` interval: ``{"mean_diff", "ci95": [lo, hi], "n"}``.
 
-    With one pair the interval is unbounded (``[-inf, inf]`` written as ``None``s in JSON).
+    With one pair the interval is unbounded (``[-inf, inf]``, written as two ``None`` in JSON).
+
+    Args:
+        a, b: paired measurements (the same repetitions ``r`` in the same order), finite.
+        level: the interval's coverage, in ``(0, 1)``.
+
+    Returns:
+        dict: ``{"mean_diff": mean of a_r - b_r, "ci95": [lo, hi], "n": number of pairs}``.
     """
     a, b = _finite_values(a, "a"), _finite_values(b, "b")
     if len(a) != len(b):

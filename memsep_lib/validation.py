@@ -2,6 +2,11 @@
 
 Numbers: a real scalar is a Python ``int``/``float``, a NumPy scalar (``np.float32``, ``np.int64``, ...),
 or a one-element tensor or array; ``bool`` and strings are rejected (``True`` is not ``1.0``).
+
+Dtypes: the closed-form references (:class:`~memsep_lib.mixtures.GaussianMixture`, the empirical score
+of float64 data) compute in float64 by default, the networks in float32. A function that calls a
+``score_fn`` gives it points in one dtype (its ``dtype`` argument, or its data's); when ``score_fn``
+fails on them and the model behind it (:func:`model_dtype`) has another dtype, the error names both.
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ import numbers
 
 import numpy as np
 import torch
+
+__all__ = ["FLOAT_DTYPES", "check_real", "check_float_dtype", "smallest_time", "check_time", "check_points",
+           "check_compatible", "check_positive_int", "check_bool", "check_device", "check_generator",
+           "check_score_output", "model_dtype", "call_score_fn"]
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -200,17 +209,68 @@ def check_generator(generator, device=None, name: str = "generator") -> None:
                          f"create it there, e.g. torch.Generator(device={str(device)!r})")
 
 
-def check_score_output(out, x: torch.Tensor, *, t=None, name: str = "score_fn", finite: bool = True) -> torch.Tensor:
-    """What ``score_fn(x, t)`` returned: a tensor of exactly ``x``'s shape, dtype and device (finite if asked)."""
+def check_score_output(out, x: torch.Tensor, *, t=None, name: str = "score_fn", finite: bool = True,
+                       dtype_arg: str | None = None) -> torch.Tensor:
+    """What ``score_fn(x, t)`` returned: a tensor of exactly ``x``'s shape, dtype and device (finite if asked).
+
+    ``dtype_arg``: the caller's argument that set ``x``'s dtype (e.g. ``"dtype"``), named in a dtype error.
+    """
     at = "" if t is None or isinstance(t, torch.Tensor) else f" at t={t:g}"
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"{name} must return a tensor of shape {tuple(x.shape)}, got {type(out).__name__}")
     if out.shape != x.shape:
         raise ValueError(f"{name} must return a tensor of shape {tuple(x.shape)}, got {tuple(out.shape)}{at}")
     if out.dtype != x.dtype:
-        raise TypeError(f"{name} must return the dtype of its input {x.dtype}, got {out.dtype}{at}")
+        source = f" ({dtype_arg} sets the input's dtype)" if dtype_arg else ""
+        raise TypeError(f"{name} must return the dtype of its input {x.dtype}, got {out.dtype}{at}{source}")
     if out.device != x.device:
         raise ValueError(f"{name} must return a tensor on {x.device} (its input's device), got {out.device}")
     if finite and out.numel() and not _all_finite(out):
         raise ValueError(f"{name} returned NaN or infinite values{at}")
     return out
+
+
+def _model_of(score_fn):
+    """The object behind ``score_fn``: the instance of a bound method, else ``score_fn`` itself."""
+    return getattr(score_fn, "__self__", score_fn)
+
+
+def model_dtype(score_fn) -> torch.dtype | None:
+    """The floating dtype of the model behind ``score_fn``, or None when it cannot be seen.
+
+    A ``torch.nn.Module`` (or a method of one): the dtype of its first floating parameter or buffer.
+    An object with a floating ``dtype`` attribute (or a method of one, e.g. ``GaussianMixture.score``):
+    that dtype. A plain function or lambda: None.
+    """
+    model = _model_of(score_fn)
+    if isinstance(model, torch.nn.Module):
+        tensors = [*model.parameters(), *model.buffers()]
+        return next((p.dtype for p in tensors if p.is_floating_point()), None)
+    dtype = getattr(model, "dtype", None)
+    return dtype if isinstance(dtype, torch.dtype) and dtype.is_floating_point else None
+
+
+def call_score_fn(score_fn, x: torch.Tensor, t, *, dtype_arg: str, dim_arg: str | None = None,
+                  name: str = "score_fn", finite: bool = True) -> torch.Tensor:
+    """``score_fn(x, t)``, its output checked by :func:`check_score_output`.
+
+    If the call itself fails and the model behind ``score_fn`` has another dtype than ``x``
+    (:func:`model_dtype`), or another dimension (an integer ``dim`` attribute), the error is a
+    ``TypeError`` (``ValueError``) naming ``dtype_arg`` (``dim_arg``), the caller's argument that set
+    ``x``'s dtype (dimension), and ``name``; the original error is chained.
+    """
+    if not callable(score_fn):
+        raise TypeError(f"{name} must be callable as {name}(x, t), got {type(score_fn).__name__}")
+    try:
+        out = score_fn(x, t)
+    except (TypeError, ValueError, RuntimeError) as err:
+        model, dim = model_dtype(score_fn), getattr(_model_of(score_fn), "dim", None)
+        if model is not None and model != x.dtype:
+            raise TypeError(f"{name} computes in {model} (its model's dtype) but {dtype_arg} gives it "
+                            f"{x.dtype} points; make them agree (e.g. {dtype_arg} in {model}, or the model "
+                            f"converted with .to(dtype={x.dtype}))") from err
+        if dim_arg is not None and isinstance(dim, int) and not isinstance(dim, bool) and dim != x.shape[1]:
+            raise ValueError(f"{name}'s model has dimension {dim} but {dim_arg} gives it points of dimension "
+                             f"{x.shape[1]}") from err
+        raise
+    return check_score_output(out, x, t=t, name=name, finite=finite, dtype_arg=dtype_arg)

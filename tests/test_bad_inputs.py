@@ -22,7 +22,7 @@ import torch
 
 from memsep_lib import config, data
 from memsep_lib.fits import power_law_fit
-from memsep_lib.losses import dsm_loss, fisher_divergence, loss_gap
+from memsep_lib.losses import dsm_loss, fisher_divergence, fisher_information, fisher_information_gap, loss_gap
 from memsep_lib.metrics import (frechet_distance, memorization_fraction, nearest_neighbors, nn_distance_ratio,
                                 precision_recall)
 from memsep_lib.mixtures import GaussianMixture, min_pairwise_distance, well_separated_mixture
@@ -535,6 +535,75 @@ def _stale_sha_cache_is_not_trusted():
             except ValueError as err:
                 return "corrupt" in str(err)
             return False
+
+
+# Errors name the public argument (issue 20): the argument of the function called, not of a helper it calls,
+# and a score_fn whose model has another dtype or dimension than the points it gets names both.
+GM4 = well_separated_mixture(2, 4, generator=_gen(3))                                # float64, d=4
+ERRORS += [
+    ("fisher_information-float16-points", lambda: fisher_information(DATA.half(), None, 0.1, num_samples=4),
+     TypeError, r"^points must be float32 or float64"),
+    ("fisher_information-tiny-t", lambda: fisher_information(DATA32, None, 1e-12, num_samples=4), ValueError,
+     r"too small for the precision of points .* or float64 points$"),
+    ("fisher_information-float32-points-float64-score", lambda: fisher_information(DATA32, GM.score, 0.1,
+                                                                                    num_samples=4),
+     TypeError, r"score_fn computes in torch\.float64 .* but points gives it torch\.float32 points"),
+    ("fisher_information_gap-float32-reference", lambda: fisher_information_gap(DATA, GM.score, 0.1,
+                                                                                reference=DATA32, num_samples=4),
+     TypeError, r"score_fn computes in torch\.float64 .* but reference gives it torch\.float32 points"),
+    ("fisher_information_gap-score-not-callable", lambda: fisher_information_gap(DATA, "s", 0.1, reference=DATA,
+                                                                                 num_samples=4),
+     TypeError, r"score_fn must be callable"),
+    ("fisher_information_gap-list-data", lambda: fisher_information_gap([1.0], GM.score, 0.1, reference=DATA,
+                                                                        num_samples=4),
+     TypeError, r"^data must be a torch\.Tensor"),
+    ("loss_gap-float32-data-float64-score", lambda: loss_gap(DATA32, GM.score, 0.1, num_samples=4), TypeError,
+     r"score_fn computes in torch\.float64 \(its model's dtype\) but data gives it torch\.float32 points"),
+    ("fisher_divergence-float32-data-float64-score", lambda: fisher_divergence(DATA32, GM.score, 0.1, num_samples=4),
+     TypeError, r"score_fn computes in torch\.float64 .* but data gives it torch\.float32 points"),
+    ("loss_gap-data-of-another-dimension", lambda: loss_gap(DATA, GM4.score, 0.1, num_samples=4), ValueError,
+     r"score_fn's model has dimension 4 but data gives it points of dimension 2"),
+    ("sample-float32-for-float64-mixture", lambda: sample(GM.score, 4, 2, steps=2, dtype=F32), TypeError,
+     r"score_fn computes in torch\.float64 \(its model's dtype\) but dtype gives it torch\.float32 points"),
+    ("sample-dim-of-another-mixture", lambda: sample(GM4.score, 4, 2, steps=2), ValueError,
+     r"score_fn's model has dimension 4 but dim gives it points of dimension 2"),
+    ("sample-dtype-drift-names-dtype", lambda: sample(lambda x, t: x.double(), 4, 2, steps=2), TypeError,
+     r"got torch\.float64 at t=8 \(dtype sets the input's dtype\)$"),
+    ("well_separated_mixture-bad-device", lambda: well_separated_mixture(2, 2, device="bogus"), ValueError,
+     r"device='bogus' is not a valid torch device"),
+    ("mixture.to-bad-device", lambda: GM.to("bogus"), ValueError, r"device='bogus' is not a valid torch device"),
+    ("mixture.to-absent-cuda-index", lambda: GM.to("cuda:99"), ValueError,
+     r"device='cuda:99' but (CUDA is not available|this machine has \d+ CUDA device)"),
+]
+
+
+METRIC_CALLS = [       # (call, the public arguments it has): every bad input of metrics' public functions
+    (lambda: memorization_fraction(X32, DATA), ("samples", "train")),
+    (lambda: memorization_fraction(torch.zeros(3, 5, dtype=F64), DATA), ("samples", "train")),
+    (lambda: memorization_fraction(X, DATA[:1]), ("train",)),
+    (lambda: memorization_fraction(with_nan(X), DATA), ("samples",)),
+    (lambda: memorization_fraction(X, with_nan(DATA)), ("train",)),
+    (lambda: memorization_fraction(X, DATA.numpy()), ("train",)),
+    (lambda: memorization_fraction(X, DATA[:0]), ("train",)),
+    (lambda: memorization_fraction(X[:, :1].long(), DATA), ("samples",)),
+    (lambda: nn_distance_ratio(X, DATA32), ("samples", "train")),
+    (lambda: nn_distance_ratio(X[0], DATA), ("samples",)),
+    (lambda: precision_recall(X, DATA32), ("real_features", "fake_features")),
+    (lambda: precision_recall(X, DATA, k=4), ("real_features",)),
+    (lambda: precision_recall(DATA, X, k=4), ("fake_features",)),
+    (lambda: frechet_distance(X, DATA[:, :1]), ("features_a", "features_b")),
+]
+
+
+@pytest.mark.parametrize("case", range(len(METRIC_CALLS)))
+def test_metrics_errors_name_their_own_arguments(case):
+    """memorization_fraction & co. call nearest_neighbors(queries, reference): its names must not leak."""
+    call, names = METRIC_CALLS[case]
+    with pytest.raises((TypeError, ValueError)) as err:
+        call()
+    message = str(err.value)
+    assert any(name in message for name in names), message
+    assert "queries" not in message and "reference" not in message, message
 
 
 ANSWERS = [

@@ -1,11 +1,11 @@
 """Every training loop of the library, with EMA and exact checkpoint / resume.
 
-- :mod:`~memsep_lib.training.dsm`: :func:`train_score_net` (DSM training of one score network,
+- ``training.dsm``: :func:`train_score_net` (DSM training of one score network,
   ``E_{t, i, z} lambda(t) | -z/s_t - s_theta(a_t x_i + s_t z, t) |^2`` with AdamW) and
   :func:`train_score_stack` (the ``G`` members of a :class:`~memsep_lib.nets.ScoreMLPStack`);
-- :mod:`~memsep_lib.training.checkpoints`: :class:`EMA`, :func:`save_checkpoint`, :func:`load_checkpoint`,
+- ``training.checkpoints``: :class:`EMA`, :func:`save_checkpoint`, :func:`load_checkpoint`,
   :func:`train_resumable` (resumes bit for bit);
-- :mod:`~memsep_lib.training.batched`: :func:`fit_batched` (MSE regression of a
+- ``training.batched``: :func:`fit_batched` (MSE regression of a
   :class:`~memsep_lib.nets.BatchedMLP`'s ``G`` models at once).
 """
 

@@ -44,10 +44,25 @@ def fit_batched(model: BatchedMLP, x_train: torch.Tensor, y_train: torch.Tensor,
 
     Inputs ``(G, P, dim_in)``, targets ``(G, P, dim_out)``. Step: ``loss = sum_g mean_b |f_g(x_gb) - y_gb|^2``
     over ``batch_size`` rows drawn per model, then a per-model Adam step. Every ``eval_every`` steps the
-    validation error (:meth:`BatchedMLP.relative_error` against ``val_reference``, default ``y_val``) is
-    measured; a model not improved by a factor ``1 - min_delta`` for ``patience`` evaluations has its
-    learning rate multiplied by ``lr_decay`` (at most ``num_decays`` times), then stops. Each model ends at
+    validation error (:meth:`~memsep_lib.nets.BatchedMLP.relative_error` against ``val_reference``, default
+    ``y_val``) is measured; a model not improved by a factor ``1 - min_delta`` for ``patience`` evaluations has
+    its learning rate multiplied by ``lr_decay`` (at most ``num_decays`` times), then stops. Each model ends at
     its best validation checkpoint (the start included).
+
+    Args:
+        model: the :class:`~memsep_lib.nets.BatchedMLP`, trained in place.
+        x_train, y_train: training inputs ``(G, P, dim_in)`` and targets ``(G, P, dim_out)``.
+        x_val, y_val: validation inputs and targets, of the same shapes (any ``P``).
+        max_steps: the most steps taken.
+        batch_size: rows per model and step.
+        lr: Adam's initial learning rate.
+        eval_every, patience, min_delta, lr_decay, num_decays: the plateau schedule above.
+        generator: source of the minibatch indices.
+        val_reference: what the validation error is relative to (default ``y_val``).
+        progress, desc: a tqdm bar and its label.
+
+    Returns:
+        FitResult: ``best_error`` per model, the ``steps`` taken, the wall time.
     """
     if not isinstance(model, BatchedMLP):
         raise TypeError(f"model must be a BatchedMLP, got {type(model).__name__}")

@@ -54,7 +54,10 @@ class EMA:
 
 def save_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     ema: EMA | None = None, generator: torch.Generator | None = None, **extra) -> Path:
-    """Write everything needed to resume into ``path`` (atomically); ``extra`` holds e.g. ``step``, ``log``."""
+    """Write everything needed to resume into ``path`` (atomically); ``extra`` holds e.g. ``step``, ``log``.
+
+    Saved: the model's, optimizer's and EMA's state dicts, the generator's and torch's RNG states. Returns ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -109,17 +112,33 @@ def train_resumable(net: nn.Module, data: torch.Tensor, *, steps: int, generator
                     checkpoint_path: str | Path | None = None, checkpoint_every: int = 500,
                     ema_decay: float | None = None, lr: float = 1e-3, weight_decay: float = 0.0,
                     log_every: int = 50, callbacks=(), train_fn=None, dist: DistInfo | None = None, **train_kwargs):
-    """DSM training (:func:`train_score_net`) that checkpoints and resumes exactly.
+    """DSM training (:func:`~memsep_lib.training.train_score_net`) that checkpoints and resumes exactly.
 
     Trains ``net`` until ``steps`` optimizer steps in total. If ``checkpoint_path`` exists, model,
     optimizer, EMA, generator and loss log are restored from it first and training continues from
-    its step; a checkpoint is written every ``checkpoint_every`` steps and at the end. ``train_fn``
-    (default :func:`train_score_net`; or :func:`train_score_stack`)
-    does the training and receives ``train_kwargs``. The loss is
-    logged every ``log_every`` steps, which must divide ``checkpoint_every`` so that a checkpoint
-    never falls inside a logging window. Returns ``(log, ema)`` (``ema`` is None without ``ema_decay``).
+    its step; a checkpoint is written every ``checkpoint_every`` steps and at the end.
     With ``dist`` (several ranks, passed on to ``train_fn``) rank 0 writes the checkpoints and every rank
     resumes from the same file, behind a barrier.
+
+    Args:
+        net: the score network, trained in place.
+        data: its training data (as ``train_fn`` takes it).
+        steps: optimizer steps in total (those already in the checkpoint included).
+        generator: source of all randomness; its state is checkpointed.
+        checkpoint_path: the checkpoint file (None: no checkpoints).
+        checkpoint_every: steps between checkpoints.
+        ema_decay: keep an :class:`EMA` of the weights with this decay (None: no EMA).
+        lr, weight_decay: the AdamW optimizer's (:func:`~memsep_lib.training.make_optimizer`).
+        log_every: steps per logged loss; must divide ``checkpoint_every`` (a checkpoint never falls
+            inside a logging window).
+        callbacks: called as ``cb(step, net, loss)`` after every step, after the EMA update.
+        train_fn: the training loop, :func:`~memsep_lib.training.train_score_net` (default) or
+            :func:`~memsep_lib.training.train_score_stack`; it receives ``train_kwargs``.
+        dist: several ranks (:class:`memsep_lib.distributed.DistInfo`).
+
+    Returns:
+        tuple: ``(log, ema)``, the :class:`~memsep_lib.training.TrainingLog` and the :class:`EMA` (None without
+        ``ema_decay``).
     """
     train_fn = train_score_net if train_fn is None else train_fn
     check_positive_int(steps, "steps")

@@ -95,7 +95,13 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
     Args:
         net: module called as ``net(x, t)`` with ``t`` of shape ``(B,)``, returning the score.
         data: training points ``(n, d)`` on the net's device and with its dtype.
+        steps: optimizer steps to take.
+        batch_size: training points per step (with replacement).
+        lr, weight_decay: AdamW's learning rate and decoupled weight decay (weight matrices only).
+        t0, T: the training times' range ``[t0, T]``, ``0 < t0 < T``.
         generator: source of all randomness (indices, times, noise), on ``data``'s device.
+        loss_weighting: ``"sigma2"`` (``lambda(t) = s_t^2``) or ``"none"`` (``lambda(t) = 1``).
+        time_distribution: ``"uniform"`` or ``"log_uniform"``.
         optimizer: continue with this optimizer (e.g. restored from a checkpoint); if None, a new
             :func:`make_optimizer` ``(lr, weight_decay)``. ``lr``/``weight_decay`` are then ignored.
         log: continue this :class:`TrainingLog` (its ``step`` counter goes on); a new one if None.
@@ -108,6 +114,9 @@ def train_score_net(net: nn.Module, data: torch.Tensor, *, steps: int, batch_siz
             seed on every rank) and trains on its rows ``[r B/R, (r+1) B/R)``; DDP averages the gradients,
             so a step equals one process's on the global batch. The log holds the mean over ranks.
         speed: CUDA switches (:mod:`memsep_lib.speed`): bf16 autocast forward, TF32, ``torch.compile``.
+
+    Returns:
+        TrainingLog: ``log`` itself when given, its ``step`` advanced by ``steps``.
     """
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
@@ -211,8 +220,15 @@ def train_score_stack(stack: ScoreMLPStack, data: torch.Tensor, *, sizes: torch.
     ``ValueError`` otherwise, e.g. from :func:`memsep_lib.training.train_resumable` with ``weight_decay > 0``).
 
     Args:
-        data: ``(G, n_max, d)`` training sets, padded to the largest ``n``; ``sizes`` ``(G,)`` their
-            sizes (default: all ``n_max`` rows).
+        stack: the :class:`~memsep_lib.nets.ScoreMLPStack` trained in place.
+        data: ``(G, n_max, d)`` training sets, padded to the largest ``n``, of the stack's dtype and device.
+        sizes: ``(G,)`` the training sets' sizes (default: all ``n_max`` rows).
+        steps, batch_size, lr, t0, T: as for :func:`train_score_net` (``batch_size`` points per member).
+        generator, time_distribution, optimizer, log, log_every, callbacks, progress: as for
+            :func:`train_score_net`.
+
+    Returns:
+        TrainingLog: the log of the summed loss.
     """
     if not isinstance(stack, ScoreMLPStack):
         raise TypeError(f"stack must be a ScoreMLPStack, got {type(stack).__name__}")
