@@ -27,7 +27,7 @@ from timing import best_time
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="cpu", choices=["ci", "cpu", "paper"])
+    parser.add_argument("--profile", default="cpu", choices=sorted(CONFIGS))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()

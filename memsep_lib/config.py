@@ -3,7 +3,9 @@
 - device: CUDA when available; the environment variable ``MEMSEP_DEVICE`` overrides
   (``cpu``, ``cuda``, ``cuda:1``, ``mps``, ...); a device this machine lacks is an error.
 - profile: ``MEMSEP_PROFILE`` in ``{"ci", "cpu", "paper"}`` (default ``ci``) selects the scale of
-  every experiment; :func:`by_profile` picks a value for the active profile.
+  every experiment; :func:`by_profile` picks a value for the active profile. ``ALL_PROFILES`` adds, in
+  order of size, the profiles only some experiments have (``gpu``: ``dit_pruning`` on one GPU in
+  minutes), which the CLI runs with ``--profile``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import torch
 
 from .validation import check_device
 
-__all__ = ["PROFILES", "get_device", "describe_device", "get_profile", "by_profile", "make_generator", "seed_everything",
-           "run_label"]
+__all__ = ["PROFILES", "ALL_PROFILES", "get_device", "describe_device", "get_profile", "by_profile", "make_generator",
+           "seed_everything", "run_label"]
 
 PROFILES = ("ci", "cpu", "paper")
+ALL_PROFILES = ("ci", "cpu", "gpu", "paper")
 T = TypeVar("T")
 
 

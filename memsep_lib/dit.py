@@ -13,6 +13,8 @@ final layer. Differences:
   ``Attn(x) = W_o concat_h(g_h * head_h(x))``. Setting ``g_h = 0`` switches a head off, and
   :meth:`DiT.prune_heads` removes heads physically by slicing the qkv and output weights, which
   computes exactly what the zero gate computes with a smaller, faster model.
+
+:func:`dit_flops` counts the matmul FLOPs of one image's forward (or training) pass from the sizes.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from torch import nn
 
 from .nets import sinusoidal_embedding
 from .process import sigma
-from .validation import _all_finite, check_positive_int, check_real, check_time
+from .validation import _all_finite, check_bool, check_positive_int, check_real, check_time
 
-__all__ = ["DiT", "FlatScore", "DIT_CONFIGS", "sincos_pos_embed_2d", "check_remove"]
+__all__ = ["DiT", "FlatScore", "DIT_CONFIGS", "dit_flops", "sincos_pos_embed_2d", "check_remove"]
 
 # Model sizes by name (hidden size, depth, heads; "/p": patch size), as DiT's ``DiT_models``: "DiT-S/2" is
 # the paper-scale DiT-S, the two small ones are the `ci` and `cpu` profiles' of the pruning experiment.
@@ -39,6 +41,45 @@ DIT_CONFIGS = {
     "DiT-cpu/2": dict(hidden_size=128, depth=5, num_heads=4, patch_size=2),
     "DiT-ci/4": dict(hidden_size=64, depth=5, num_heads=4, patch_size=4),
 }
+
+
+def dit_flops(*, input_size: int, patch_size: int, hidden_size: int, depth: int, num_heads: int, in_channels: int = 3,
+              mlp_ratio: float = 4.0, frequency_dim: int = 256, heads_per_layer: list[int] | None = None,
+              training: bool = False) -> int:
+    """Matmul FLOPs of one image through a :class:`DiT` (2 per multiply-add, as ``torch.utils.flop_counter``).
+
+    With ``N = (input_size / patch_size)^2`` tokens, ``D = hidden_size``, ``A_l = h_l D / num_heads`` the
+    attention width of layer ``l`` (``h_l`` heads: ``heads_per_layer``, default ``num_heads`` each),
+    ``M = mlp_ratio D`` and ``P = patch_size^2 in_channels``, the forward pass costs
+
+        2 N P D + 2 (frequency_dim D + D^2)                                  patch and time embeddings
+        + sum_l [12 D^2 + 6 N D A_l + 4 N^2 A_l + 2 N A_l D + 4 N D M]      adaLN, qkv, q k^T and a v, output, MLP
+        + 4 D^2 + 2 N D P                                                    final layer.
+
+    ``training``: forward and backward; the backward costs every matmul twice (gradients of its input and of
+    its weight), except the patch embedding and the time embedding's first layer, whose inputs need no
+    gradient (once). Elementwise work (norms, activations, the loss, AdamW) is not counted.
+    """
+    for name, value in (("input_size", input_size), ("patch_size", patch_size), ("hidden_size", hidden_size),
+                        ("depth", depth), ("num_heads", num_heads), ("in_channels", in_channels),
+                        ("frequency_dim", frequency_dim)):
+        check_positive_int(value, name)
+    check_real(mlp_ratio, "mlp_ratio", positive=True)
+    check_bool(training, "training")
+    if input_size % patch_size or hidden_size % num_heads:
+        raise ValueError(f"input_size={input_size} must be divisible by patch_size={patch_size} and "
+                         f"hidden_size={hidden_size} by num_heads={num_heads}")
+    heads = [num_heads] * depth if heads_per_layer is None else list(heads_per_layer)
+    if len(heads) != depth or any(not _is_index(h) or not 0 <= h <= num_heads for h in heads):
+        raise ValueError(f"heads_per_layer must hold {depth} head counts in [0, {num_heads}], got {heads_per_layer}")
+    N, D, P = (input_size // patch_size) ** 2, hidden_size, patch_size ** 2 * in_channels
+    M, head_dim = int(hidden_size * mlp_ratio), hidden_size // num_heads
+    no_input_grad = 2 * N * P * D + 2 * frequency_dim * D                  # backward: the weight gradient only
+    forward = no_input_grad + 2 * D * D + 4 * D * D + 2 * N * D * P
+    for h in heads:
+        A = h * head_dim
+        forward += 12 * D * D + 6 * N * D * A + 4 * N * N * A + 2 * N * A * D + 4 * N * D * M
+    return 3 * forward - no_input_grad if training else forward
 
 
 def _sincos_1d(dim: int, pos: torch.Tensor) -> torch.Tensor:
@@ -272,6 +313,15 @@ class DiT(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def flops_per_image(self, *, training: bool = False) -> int:
+        """:func:`dit_flops` of this model as it is now (its heads after any pruning)."""
+        hidden, head_dim = self.pos_embed.shape[-1], self.blocks[0].attn.head_dim
+        return dit_flops(input_size=self.input_size, patch_size=self.patch_size, hidden_size=hidden,
+                         depth=len(self.blocks), num_heads=hidden // head_dim, in_channels=self.in_channels,
+                         mlp_ratio=self.blocks[0].mlp[0].out_features / hidden,
+                         frequency_dim=self.t_embedder.frequency_dim, heads_per_layer=self.heads_per_layer(),
+                         training=training)
 
 
 def _is_index(value) -> bool:

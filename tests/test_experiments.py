@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from memsep_lib import experiments
-from memsep_lib.config import PROFILES
+from memsep_lib import experiments, results
+from memsep_lib.config import ALL_PROFILES, PROFILES
 from memsep_lib.experiments.__main__ import main
 
 
@@ -38,11 +38,11 @@ def registry(monkeypatch):
 def test_every_chapter_meets_the_contract(name):
     exp = experiments.get_experiment(name)
     assert exp.NAME == name and isinstance(exp.DESCRIPTION, str) and "\n" not in exp.DESCRIPTION
-    assert set(exp.CONFIGS) == set(PROFILES)
+    assert set(PROFILES) <= set(exp.CONFIGS) <= set(ALL_PROFILES)    # the book's profiles, and maybe gpu
     assert len({type(c) for c in exp.CONFIGS.values()}) == 1, "one config type per experiment"
     for config in exp.CONFIGS.values():
         assert dataclasses.is_dataclass(config) and type(config).__dataclass_params__.frozen
-    assert set(exp.COST) == set(PROFILES)
+    assert set(exp.COST) == set(exp.CONFIGS)
     for entry in exp.COST.values():
         assert entry["minutes"] > 0 and entry["hardware"] and entry["basis"]
     assert all(callable(getattr(exp, f)) for f in ("run", "verdict", "facts"))
@@ -76,6 +76,45 @@ def test_run_dispatches_writes_results_and_checkpoints_under_results_dir(registr
     assert record["results"]["workdir"] == str(tmp_path / "checkpoints" / "toy-cpu")
     assert record["experiment"] == "toy" and record["profile"] == "cpu" and record["wall_time_s"] >= 0
     assert "wrote" in capsys.readouterr().out
+
+
+def _toy_with_gpu():
+    """The toy with a gpu profile besides the book's three (as dit_pruning has), and a record of its runs."""
+    toy, ran = _toy(), []
+    toy.CONFIGS = {**toy.CONFIGS, "gpu": ToyConfig(7)}
+    toy.COST = {**toy.COST, "gpu": {"minutes": 5, "hardware": "1 H200 GPU", "basis": "estimate"}}
+    run = toy.run
+    toy.run = lambda config, **kw: ran.append(config) or run(config, **kw)
+    return toy, ran
+
+
+def test_a_profile_only_some_experiments_have(registry, tmp_path, monkeypatch, capsys):
+    toy, ran = _toy_with_gpu()
+    experiments.register("toy", toy)
+    assert main(["--list", "toy"]) == 0
+    assert "gpu ~5 min (1 H200 GPU)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:              # an experiment without a gpu profile: refused at once
+        main(["loss_gap_bound", "--profile", "gpu", "--results-dir", str(tmp_path)])
+    assert exc.value.code == 2 and "has no 'gpu' profile" in capsys.readouterr().err
+    # a results module that cannot hold the profile: refused before the run, not after it
+    monkeypatch.setattr(results, "PROFILES", PROFILES)
+    with pytest.raises(SystemExit) as exc:
+        main(["toy", "--profile", "gpu", "--results-dir", str(tmp_path)])
+    assert exc.value.code == 2 and "profile" in capsys.readouterr().err and ran == []
+    # one that holds every profile of ALL_PROFILES (memsep_lib/results.py once it validates against them)
+    monkeypatch.setattr(results, "PROFILES", ALL_PROFILES)
+    assert main(["toy", "--profile", "gpu", "--results-dir", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "toy-gpu.json").read_text())
+    assert ran == [ToyConfig(7)] and record["profile"] == "gpu" and record["config"] == {"size": 7}
+    assert record["results"]["progress"] is True
+
+
+def test_dit_pruning_lists_its_gpu_profile(capsys):
+    from memsep_lib.experiments.dit_pruning import COST
+    assert main(["--list", "dit_pruning"]) == 0
+    out = capsys.readouterr().out
+    assert "cpu ~50 min (1 CPU thread)" in out and f"gpu ~{COST['gpu']['minutes']:g} min (1 H200 GPU)" in out
+    assert out.index("cpu ~") < out.index("gpu ~") < out.index("paper ~")      # in order of size
 
 
 def test_lazy_registration_by_module_path(registry):

@@ -1,6 +1,7 @@
 """``python -m memsep_lib.experiments <name> --profile <p>``: run one experiment, write its results file.
 
-The profile comes from ``--profile``, else ``$MEMSEP_PROFILE`` (checked here, at start); the run's
+The profile comes from ``--profile``, else ``$MEMSEP_PROFILE`` (checked here, at start): ``ci``, ``cpu`` or
+``paper``, which every experiment has, or one that only some have (``gpu``: ``config.ALL_PROFILES``); the run's
 checkpoints and finished stages live in ``<results-dir>/checkpoints/<name>-<profile>/``, so an
 interrupted run resumes where it stopped. That folder is locked while a run uses it (a second run exits
 with code 3) and stamped with the run's config (a run of another config exits with code 2 at once).
@@ -22,14 +23,15 @@ import time
 from pathlib import Path
 
 from .. import distributed
-from ..config import PROFILES, get_device, get_profile
-from ..results import RESULTS_DIR, FolderInUseError, StageCache, config_dict, run_folder_lock, save_results
+from ..config import ALL_PROFILES, get_device, get_profile
+from ..results import (RESULTS_DIR, FolderInUseError, StageCache, config_dict, results_path, run_folder_lock,
+                       save_results)
 from . import experiment_names, get_experiment
 from .sharding import merge_shards, parse_shard, save_shard, select_units, supports_sharding
 
 
 def _cost_text(cost: dict) -> str:
-    return ", ".join(f"{p} ~{cost[p]['minutes']:g} min ({cost[p]['hardware']})" for p in PROFILES if p in cost)
+    return ", ".join(f"{p} ~{cost[p]['minutes']:g} min ({cost[p]['hardware']})" for p in ALL_PROFILES if p in cost)
 
 
 def _describe(name: str) -> str:
@@ -41,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m memsep_lib.experiments",
                                      description="Run a registered experiment and save book/results/<name>-<profile>.json")
     parser.add_argument("name", nargs="?", help="experiment name (see --list)")
-    parser.add_argument("--profile", choices=PROFILES, default=None,
-                        help="run profile (default: $MEMSEP_PROFILE or ci)")
+    parser.add_argument("--profile", choices=ALL_PROFILES, default=None,
+                        help="run profile (default: $MEMSEP_PROFILE or ci); gpu: only experiments that have one")
     parser.add_argument("--list", action="store_true", help="list the registered experiments (or describe NAME)")
     parser.add_argument("--results-dir", default=None,
                         help="where to write the JSON and the checkpoints (default: book/results)")
@@ -126,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--results-dir {results_dir} is not a folder")
     if args.ranks_per_unit < 1:
         parser.error(f"--ranks-per-unit must be >= 1, got {args.ranks_per_unit}")
+    if profile not in exp.CONFIGS:
+        parser.error(f"experiment {args.name!r} has no {profile!r} profile; its profiles: {', '.join(exp.CONFIGS)}")
+    try:       # a profile that results files cannot hold is refused now, not after the run
+        results_path(args.name, profile, results_dir)
+    except ValueError as err:
+        parser.error(str(err))
     workdir = results_dir / "checkpoints" / f"{args.name}-{profile}"
     config = exp.CONFIGS[profile]
     sharded = args.shard is not None or args.units is not None or launched

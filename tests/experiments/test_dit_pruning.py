@@ -5,15 +5,21 @@ import json
 import pytest
 import torch
 
-from memsep_lib.dit import DIT_CONFIGS
-from memsep_lib.experiments.dit_pruning import (CONFIGS, PAPER_TABLE, facts, load_stage_model, results_table, run_seed,
-                                                seed_comparisons, summarize_seeds, verdict)
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from memsep_lib.config import make_generator
+from memsep_lib.dit import DIT_CONFIGS, DiT, FlatScore
+from memsep_lib.experiments.dit_pruning import (COST, CONFIGS, PAPER_TABLE, cost, facts, load_stage_model,
+                                                results_table, run_seed, seed_comparisons, summarize_seeds, verdict)
 from memsep_lib.features import CifarFeatureNet, extract_features
+from memsep_lib.pruning import random_heads_to_prune
 from memsep_lib.results import config_dict, load_results
+from memsep_lib.training import train_score_net
 
 
 def test_configs_are_frozen_per_profile():
-    assert set(CONFIGS) == {"ci", "cpu", "paper"}
+    assert set(CONFIGS) == {"ci", "cpu", "gpu", "paper"} == set(COST)
     assert len({type(c) for c in CONFIGS.values()}) == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         CONFIGS["ci"].train_steps = 1
@@ -80,14 +86,24 @@ def _tiny_config():
                                finetune_steps=5, num_samples=6, milestone_samples=4, sample_steps=3, seeds=(0,))
 
 
-def test_run_seed_tiny_resumes(tmp_path, monkeypatch):
+def _tiny_inputs(monkeypatch):
+    """The tiny config, its training images, an untrained feature net and the images' features."""
     monkeypatch.setitem(DIT_CONFIGS, "DiT-test/4", dict(hidden_size=16, depth=2, num_heads=2, patch_size=4))
-    cfg = _tiny_config()
     torch.manual_seed(0)
     train = torch.rand(12, 3, 8, 8) * 2 - 1
     net = CifarFeatureNet().eval()
-    real = extract_features(net, train)
+    return _tiny_config(), train, net, extract_features(net, train)
+
+
+BARS = ("seed 0", "DSM training", "sampling (blocks)", "training to step 10", "memorization@10",
+        "importance_small_ablation", "importance_large_ablation", "fine-tuning pruned", "fine-tuning random",
+        "eval_random")
+
+
+def test_run_seed_tiny_resumes(tmp_path, monkeypatch, capsys):
+    cfg, train, net, real = _tiny_inputs(monkeypatch)
     out = run_seed(cfg, 0, train, real, net, tmp_path / "seed0", torch.device("cpu"))
+    assert not any(bar in capsys.readouterr().err for bar in BARS)     # progress=False: silent
     assert set(out["memorization_over_steps"]) == {5, 10}
     assert out["original"]["num_heads"] == 4 and out["pruned"]["num_heads"] == 3 == out["random"]["num_heads"]
     assert all(0 <= out[m]["memorization"] <= 1 for m in ("original", "pruned", "random"))
@@ -148,3 +164,62 @@ def test_verdict_fails_on_wrong_results():
     wrong_ratio = copy.deepcopy(results)
     wrong_ratio["setup"]["prune_ratio"] = 0.4                      # the models do not have eta = 40% fewer heads
     assert not all(verdict(wrong_ratio).values())
+
+
+def test_progress_shows_every_stage_of_a_seed(tmp_path, monkeypatch, capsys):
+    """progress=True: the seed's stage bar names every stage, and the training and sampling bars appear."""
+    cfg, train, net, real = _tiny_inputs(monkeypatch)
+    run_seed(cfg, 0, train, real, net, tmp_path / "seed0", torch.device("cpu"), progress=True)
+    err = capsys.readouterr().err
+    assert [bar for bar in BARS if bar not in err] == []
+    assert f"{2 * len(cfg.memorization_milestones) + 10}/{2 * len(cfg.memorization_milestones) + 10}" in err
+
+
+def test_gpu_profile_builds_and_trains_a_step_on_the_cpu():
+    """The gpu config's DiT (the paper's DiT-S/2 at 16x16) builds, and a training step runs on the CPU, with the
+    matmul FLOPs the cost model counts for it (torch.utils.flop_counter, math attention kernel)."""
+    cfg = CONFIGS["gpu"]
+    torch.manual_seed(0)
+    model = DiT.from_config(cfg.dit, input_size=cfg.resolution)
+    assert sum(model.heads_per_layer()) == 72 and model.num_parameters() > 3e7
+    net = FlatScore(model)
+    data = torch.rand(2, net.dim) * 2 - 1
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        log = train_score_net(net, data, steps=1, batch_size=1, lr=cfg.lr, t0=cfg.t0, T=cfg.T,
+                              generator=make_generator(0), time_distribution="log_uniform")
+    assert torch.isfinite(torch.tensor(log.losses)).all()
+    budget = cost.flop_budget(cfg)
+    assert counter.get_total_flops() == budget["training_per_image"] == model.flops_per_image(training=True)
+
+
+def test_cost_model_counts_the_pruned_models_and_the_stated_rate():
+    cfg = CONFIGS["gpu"]
+    budget = cost.flop_budget(cfg)
+    pruned = DiT.from_config(cfg.dit, input_size=cfg.resolution)
+    pruned.prune_heads(random_heads_to_prune(pruned.heads_per_layer(), cfg.prune_ratio, generator=make_generator(0)))
+    assert budget["training_per_image_pruned"] == pruned.flops_per_image(training=True)
+    S, f, f_pruned = cfg.sample_steps + 1, budget["forward_per_image"], pruned.flops_per_image()
+    assert budget["training"] == cfg.batch_size * (cfg.train_steps * budget["training_per_image"]
+                                                   + 2 * cfg.finetune_steps * pruned.flops_per_image(training=True))
+    assert budget["sampling"] == (3 * 100 + 500) * S * f + 2 * 500 * S * f_pruned
+    assert budget["importance"] == (2 * 73 + 2) * 256 * f
+    assert budget["total"] == 2 * (budget["training"] + budget["sampling"] + budget["importance"])
+    # the paper profile's 0.16 s per step of batch 128 on an H200 is the issue's "about 29 TFLOP/s"
+    train_rate, _ = cost.stated_rates(CONFIGS["paper"])
+    assert train_rate == pytest.approx(29.05e12, rel=1e-3)
+    with pytest.raises(ValueError, match="train_rate"):
+        cost.estimate_seconds(cfg, train_rate=0.0, forward_rate=1e12)
+
+
+def test_gpu_and_paper_costs_are_estimates_from_the_flop_count():
+    assert COST["gpu"]["minutes"] <= 8 and COST["gpu"]["hardware"] == "1 H200 GPU"
+    for profile in ("gpu", "paper"):
+        entry = cost.cost_entry(CONFIGS[profile], CONFIGS["paper"])
+        assert COST[profile] == entry and entry["basis"].startswith("estimate")
+        assert f"{cost.flop_budget(CONFIGS[profile])['training']:.2e}" in entry["basis"]
+    assert COST["paper"]["minutes"] / 60 == pytest.approx(97, abs=1)    # the issue's ~98 GPU-hours
+    twice = dataclasses.replace(CONFIGS["gpu"], seeds=(0, 1, 2, 3))
+    rates = cost.stated_rates(CONFIGS["paper"])
+    one = cost.estimate_seconds(CONFIGS["gpu"], train_rate=rates[0], forward_rate=rates[1]) - cost.SETUP_SECONDS
+    assert cost.estimate_seconds(twice, train_rate=rates[0], forward_rate=rates[1]) - cost.SETUP_SECONDS == \
+        pytest.approx(2 * one)

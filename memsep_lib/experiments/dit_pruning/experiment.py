@@ -39,11 +39,14 @@ from memsep_lib.metrics import frechet_distance, memorization_fraction, nearest_
 from memsep_lib.pruning import (ablation_importance, heads_to_prune, importance_draws, random_heads_to_prune,
                                 rank_agreement, taylor_importance)
 from memsep_lib.experiments.sharding import gather, partial
+from memsep_lib.progress import progress_bar
 from memsep_lib.results import StageCache
 from memsep_lib.sampling import sample_blocks
 from memsep_lib.speed import speed_for
 from memsep_lib.stats import mean_std
 from memsep_lib.training import EMA, load_checkpoint, train_resumable
+
+from .cost import cost_entry
 
 __all__ = ["NAME", "DESCRIPTION", "COST", "PAPER_TABLE", "MODELS", "DiTPruningConfig", "CONFIGS", "load_data",
            "run_seed", "run", "units", "merge", "load_stage_model", "summarize_seeds", "seed_comparisons",
@@ -55,10 +58,7 @@ COST = {
     "ci": {"minutes": 0.5, "hardware": "1 CPU thread",
            "basis": "measured: 29 s (chapter notebook, feature net cached, shared machine)"},
     "cpu": {"minutes": 50, "hardware": "1 CPU thread", "basis": "measured: 3007 s (1 thread, shared machine), 5 seeds"},
-    "paper": {"minutes": 5900, "hardware": "1 H200 GPU",
-              "basis": "extrapolated from benchmarks/gpu_check.sh on an H200 (0.16 s per training step of "
-                       "batch 128, 3.3e-4 s per image and sampling step), 5 seeds"},
-}
+}  # gpu and paper: estimated from their FLOP counts (cost.py), below CONFIGS
 PAPER_TABLE = {  # the paper's CIFAR-10 table (5,000 images, DiT, mean of 5 runs)
     "original": {"precision": 0.39, "recall": 0.08, "memorization": 0.7382, "fid": 15.47},
     "pruned": {"precision": 0.33, "recall": 0.12, "memorization": 0.6858, "fid": 15.07},
@@ -109,12 +109,24 @@ CONFIGS = {
                             importance_draws=256, prune_ratio=0.2, finetune_steps=500, num_samples=500,
                             milestone_samples=100, sample_steps=50, seeds=(0, 1, 2, 3, 4),
                             feature_train_size=20_000, feature_epochs=2),
+    # gpu: one H200 in at most 8 minutes end to end, sized from the FLOPs counted from the config (cost.py, shown
+    # in COST["gpu"]["basis"]) at the paper profile's float32 rates measured there: about 6 minutes. The paper's
+    # DiT-S/2 at half its resolution (64 tokens: a step's FLOP term, ~37 ms, is expected to stay above eager
+    # PyTorch's per-step overhead of ~1,000 kernel launches) on the cpu profile's 32 images; lr: the cpu DiT's 2e-3
+    # scaled by its width (x 128/384), rounded down for the deeper net; EMA 0.995 as there (training is as short).
+    # Not yet run on a GPU: whether it memorises at 16x16 in 3,000 steps is what its first run will show.
+    "gpu": DiTPruningConfig(subset_size=32, resolution=16, dit="DiT-S/2", train_steps=3000, batch_size=128, lr=5e-4,
+                            ema_decay=0.995, memorization_milestones=(1000, 2000, 3000), horizon=0.3,
+                            importance_draws=256, prune_ratio=0.2, finetune_steps=250, num_samples=500,
+                            milestone_samples=100, sample_steps=100, seeds=(0, 1), feature_train_size=20_000,
+                            feature_epochs=2),
     "paper": DiTPruningConfig(subset_size=5000, resolution=32, dit="DiT-S/2", train_steps=400_000, batch_size=128,
                               lr=1e-4, ema_decay=0.9999, memorization_milestones=(50_000, 100_000, 200_000, 400_000),
                               horizon=0.3, importance_draws=2048, prune_ratio=0.2, finetune_steps=10_000,
                               num_samples=10_000, milestone_samples=1000, sample_steps=250, seeds=(0, 1, 2, 3, 4),
                               feature_train_size=50_000, feature_epochs=10),
 }
+COST.update({p: cost_entry(CONFIGS[p], CONFIGS["paper"]) for p in ("gpu", "paper")})
 
 
 def load_data(subset_size: int, resolution: int, subset_seed: int = 0, **load_kwargs) -> torch.Tensor:
@@ -129,18 +141,19 @@ def _new_model(cfg: DiTPruningConfig) -> DiT:
     return DiT.from_config(cfg.dit, input_size=cfg.resolution)
 
 
-def _generate(model: DiT, cfg: DiTPruningConfig, n: int, seed: int, device, dist=None) -> torch.Tensor:
+def _generate(model: DiT, cfg: DiTPruningConfig, n: int, seed: int, device, dist=None,
+              progress: bool = False) -> torch.Tensor:
     """``n`` images in blocks of 512, block ``b`` seeded from ``(seed, b)`` (one block: ``seed``'s generator)."""
     score_fn = FlatScore(model.eval())
     flat = sample_blocks(score_fn, n, score_fn.dim, seed=seed, block_size=512, dist=dist, device=device, T=cfg.T,
-                         t0=cfg.t0, steps=cfg.sample_steps, denoise=True)
+                         t0=cfg.t0, steps=cfg.sample_steps, denoise=True, progress=progress)
     return flat.reshape(n, *score_fn.shape).clamp(-1, 1).cpu()
 
 
 def _evaluate(model: DiT, cfg: DiTPruningConfig, train: torch.Tensor, real_features: torch.Tensor, feature_net,
-              seed: int, device, dist=None) -> dict:
+              seed: int, device, dist=None, progress: bool = False) -> dict:
     start = time.perf_counter()
-    images = _generate(model, cfg, cfg.num_samples, seed, device, dist)
+    images = _generate(model, cfg, cfg.num_samples, seed, device, dist, progress)
     seconds = time.perf_counter() - start
     fake_features = extract_features(feature_net, images)
     precision, recall = precision_recall(real_features, fake_features, k=3)
@@ -186,15 +199,24 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
     """One seed of the experiment (resumable through ``folder``); returns its results.
 
     With ``dist`` every rank of the group calls it: they train together, rank 0 writes, and each stage's
-    value is rank 0's (broadcast), so the ranks never disagree on which heads to prune."""
+    value is rank 0's (broadcast), so the ranks never disagree on which heads to prune. ``progress``: a bar
+    over the seed's stages (named as each starts) above the training and sampling bars."""
     folder = Path(folder)
     dist = dist if dist is not None and dist.distributed else None
     store = StageCache(folder, config=cfg, write=dist is None or dist.is_main)
     if dist is not None:
         barrier(dist)                    # every rank has read the same stages before rank 0 adds any
+    bar = progress_bar(total=2 * len(cfg.memorization_milestones) + 10, enabled=progress, desc=f"seed {seed}")
 
-    def stage(name, compute):            # a stage's value: rank 0's
-        return store.get(name, compute if dist is None else lambda: broadcast_object(compute(), dist))
+    def step(name, compute):             # one stage of the seed, shown on its bar
+        bar.set_postfix_str(name)
+        value = compute()
+        bar.update()
+        return value
+
+    def stage(name, compute):            # a stored stage; its value: rank 0's
+        return step(name, lambda: store.get(name, compute if dist is None else
+                                            lambda: broadcast_object(compute(), dist)))
 
     train_flat = train.flatten(1).to(device)
     torch.manual_seed(seed)
@@ -202,10 +224,11 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
     gen = make_generator(seed, device)
     ema = None
     for milestone in cfg.memorization_milestones:
-        ema = _train(model, cfg, train_flat, steps=milestone, interval=cfg.train_steps, generator=gen,
-                     checkpoint=folder / "original.pt", progress=progress, dist=dist, speed=speed)
+        ema = step(f"training to step {milestone}", lambda: _train(
+            model, cfg, train_flat, steps=milestone, interval=cfg.train_steps, generator=gen,
+            checkpoint=folder / "original.pt", progress=progress, dist=dist, speed=speed))
         stage(f"memorization@{milestone}", lambda: memorization_fraction(
-            _generate(ema.model.model, cfg, cfg.milestone_samples, seed, device, dist).flatten(1),
+            _generate(ema.model.model, cfg, cfg.milestone_samples, seed, device, dist, progress).flatten(1),
             train.flatten(1)))
     original = ema.model.model.eval()
 
@@ -223,8 +246,10 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
     remove_random = stage("remove_random", lambda: random_heads_to_prune(
         original.heads_per_layer(), cfg.prune_ratio, generator=make_generator(20_000 + seed)))
     tune = dict(device=device, progress=progress, dist=dist, speed=speed)
-    pruned = _finetuned(original, remove, cfg, train_flat, seed, folder / "pruned.pt", **tune)
-    random_pruned = _finetuned(original, remove_random, cfg, train_flat, seed, folder / "random.pt", **tune)
+    pruned = step("fine-tuning pruned", lambda: _finetuned(original, remove, cfg, train_flat, seed,
+                                                           folder / "pruned.pt", **tune))
+    random_pruned = step("fine-tuning random", lambda: _finetuned(original, remove_random, cfg, train_flat, seed,
+                                                                  folder / "random.pt", **tune))
 
     out = {
         "memorization_over_steps": {m: store.done[f"memorization@{m}"] for m in cfg.memorization_milestones},
@@ -236,7 +261,8 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
     }
     for name, m in zip(MODELS, (original, pruned, random_pruned)):
         out[name] = stage(f"eval_{name}", lambda m=m: _evaluate(m, cfg, train, real_features, feature_net,
-                                                                seed, device, dist))
+                                                                seed, device, dist, progress))
+    bar.close()
     return out
 
 
