@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .config import PROFILES, describe_device
+from .config import ALL_PROFILES, describe_device
 from .validation import check_device, check_real
 
 __all__ = ["RESULTS_DIR", "REQUIRED_FIELDS", "PROVENANCE_FIELDS", "jsonable", "config_dict", "results_path",
@@ -63,8 +63,8 @@ def config_dict(config) -> dict:
 
 def results_path(experiment: str, profile: str, results_dir: Path | str | None = None) -> Path:
     """``<results_dir>/<experiment>-<profile>.json`` (default folder: ``book/results``)."""
-    if not isinstance(profile, str) or profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if not isinstance(profile, str) or profile not in ALL_PROFILES:
+        raise ValueError(f"profile must be one of {ALL_PROFILES}, got {profile!r}")
     if not isinstance(experiment, str):
         raise TypeError(f"experiment must be a string, got {type(experiment).__name__}")
     if not experiment or "/" in experiment or os.sep in experiment or experiment != experiment.strip():
@@ -168,8 +168,8 @@ def read_record(path: Path | str) -> dict:
     wall = record["wall_time_s"]
     if isinstance(wall, bool) or not isinstance(wall, numbers.Real) or not math.isfinite(wall) or wall < 0:
         raise ValueError(f"results file {path}: 'wall_time_s' must be a number >= 0, got {wall!r}")
-    if record["profile"] not in PROFILES:
-        raise ValueError(f"results file {path} has profile {record['profile']!r}; profiles are {PROFILES}")
+    if record["profile"] not in ALL_PROFILES:
+        raise ValueError(f"results file {path} has profile {record['profile']!r}; profiles are {ALL_PROFILES}")
     expected = f"{record['experiment']}-{record['profile']}.json"
     if path.name != expected:
         raise ValueError(f"results file {path} holds experiment {record['experiment']!r}, profile "
@@ -201,7 +201,7 @@ def load_results(experiment: str, profile: str, results_dir: Path | str | None =
 
 def largest_available_profile(experiment: str, results_dir: Path | str | None = None) -> str | None:
     """The largest profile (paper > cpu > ci) with a results file for ``experiment``, or None."""
-    for profile in reversed(PROFILES):
+    for profile in reversed(ALL_PROFILES):
         if results_path(experiment, profile, results_dir).exists():
             return profile
     return None
@@ -242,11 +242,11 @@ def stored_or_live(experiment, *, profile: str | None = None, device=None, resul
         raise TypeError(f"experiment must have NAME, CONFIGS and run (what get_experiment returns), "
                         f"got {type(experiment).__name__}")
     profile = get_profile() if profile is None else profile
-    if not isinstance(profile, str) or profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if not isinstance(profile, str) or profile not in ALL_PROFILES:
+        raise ValueError(f"profile must be one of {ALL_PROFILES}, got {profile!r}")
     device = None if device is None else check_device(device)
     stored = largest_available_profile(experiment.NAME, results_dir)
-    if stored is not None and PROFILES.index(stored) >= PROFILES.index(profile):
+    if stored is not None and ALL_PROFILES.index(stored) >= ALL_PROFILES.index(profile):
         record = load_results(experiment.NAME, stored, results_dir)
         label = (f"profile {stored}, {record['device']}: stored results from {record['date'][:10]} "
                  f"({record['wall_time_s']:.0f} s wall time)")
@@ -305,7 +305,7 @@ def list_results(results_dir: Path | str | None = None) -> list[dict]:
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         record = read_record(path)
         rows.append({**{f: record[f] for f in PROVENANCE_FIELDS}, "file": path.name})
-    order = {p: i for i, p in enumerate(PROFILES)}
+    order = {p: i for i, p in enumerate(ALL_PROFILES)}
     return sorted(rows, key=lambda r: (r["experiment"], order.get(r["profile"], len(order)), r["file"]))
 
 

@@ -29,7 +29,7 @@ def test_largest_profile_and_missing_file(tmp_path):
 
 def test_bad_names():
     with pytest.raises(ValueError, match="profile"):
-        results_path("demo", "gpu")
+        results_path("demo", "huge")
     with pytest.raises(ValueError, match="experiment"):
         results_path("../x", "ci")
 
