@@ -97,12 +97,12 @@ def test_a_profile_only_some_experiments_have(registry, tmp_path, monkeypatch, c
         main(["loss_gap_bound", "--profile", "gpu", "--results-dir", str(tmp_path)])
     assert exc.value.code == 2 and "has no 'gpu' profile" in capsys.readouterr().err
     # a results module that cannot hold the profile: refused before the run, not after it
-    monkeypatch.setattr(results, "PROFILES", PROFILES)
+    monkeypatch.setattr(results, "ALL_PROFILES", PROFILES)
     with pytest.raises(SystemExit) as exc:
         main(["toy", "--profile", "gpu", "--results-dir", str(tmp_path)])
     assert exc.value.code == 2 and "profile" in capsys.readouterr().err and ran == []
-    # one that holds every profile of ALL_PROFILES (memsep_lib/results.py once it validates against them)
-    monkeypatch.setattr(results, "PROFILES", ALL_PROFILES)
+    # the real one holds every profile of ALL_PROFILES
+    monkeypatch.setattr(results, "ALL_PROFILES", ALL_PROFILES)
     assert main(["toy", "--profile", "gpu", "--results-dir", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "toy-gpu.json").read_text())
     assert ran == [ToyConfig(7)] and record["profile"] == "gpu" and record["config"] == {"size": 7}
