@@ -32,21 +32,49 @@ def small_results():
 def test_every_perturbation_raises_the_loss(problem, t):
     data, fields = problem
     st = dm.perturbation_study(data, t, fields, EPS, num_noise=128, generator=torch.Generator().manual_seed(1))
-    assert torch.tensor(st["increase"]).shape == (4, 4) and torch.tensor(st["quadratic"]).shape == (4, 4)
-    assert dm.all_increase(st)
+    # four fields and the score direction v = s_t s
+    assert torch.tensor(st["increase"]).shape == (5, 4) and torch.tensor(st["quadratic"]).shape == (5, 4)
+    assert st["score_direction"] and dm.all_increase(st)
     assert dm.max_relative_deviation(st) < 0.5
     assert (torch.tensor(st["increase_se"]) > 0).all() and st["base_loss"] > 0
 
 
-def test_a_wrong_empirical_score_is_not_the_minimiser(problem, monkeypatch):
-    """If the library's empirical score were wrong (here: the one of time 2t), the study must show it."""
+@pytest.mark.parametrize("t", [1e-3, 1e-2, 0.1, 1.0])
+def test_a_wrong_empirical_score_is_not_the_minimiser(problem, monkeypatch, t):
+    """If the library's empirical score were wrong (here: the one of time 2t), both checks must show it, at every t."""
     data, fields = problem
-    ok = dm.perturbation_study(data, 1.0, fields, EPS, num_noise=128, generator=torch.Generator().manual_seed(1))
-    assert max(abs(z) for z in dm.first_order_z(ok)) < 3.5
+    ok = dm.perturbation_study(data, t, fields, EPS, num_noise=128, generator=torch.Generator().manual_seed(1))
+    assert max(abs(z) for z in dm.first_order_z(ok)) < 3.5 and dm.all_increase(ok)
     monkeypatch.setattr(dm, "empirical_score", lambda x, t, d: empirical_score(x, 2 * t, d))
-    st = dm.perturbation_study(data, 1.0, fields, EPS, num_noise=128, generator=torch.Generator().manual_seed(1))
+    st = dm.perturbation_study(data, t, fields, EPS, num_noise=128, generator=torch.Generator().manual_seed(1))
     assert max(abs(z) for z in dm.first_order_z(st)) > 10
-    assert not dm.all_increase(st) or dm.max_relative_deviation(st) > 0.5
+    assert not dm.all_increase(st)                      # some perturbation lowers the loss of the wrong score
+    assert max(map(abs, dm.tilt(st))) > 2 * min(map(abs, EPS))
+
+
+def test_generic_fields_alone_miss_the_wrong_score_at_small_t(problem):
+    """The issue-17 finding: constant and tanh fields tilt the parabola by O(s_t) only, so at small t no eps
+    of the study lowers the loss of the wrong score; the score direction v = s_t s (tilt about -2) does."""
+    data, fields = problem
+    wrong = dm.time_scaled_score(data, 2.0)
+    kwargs = dict(num_noise=128, score_fn=wrong)
+    generic = dm.perturbation_study(data, 1e-2, fields, EPS, score_direction=False,
+                                    generator=torch.Generator().manual_seed(1), **kwargs)
+    both = dm.perturbation_study(data, 1e-2, fields, EPS, generator=torch.Generator().manual_seed(1), **kwargs)
+    assert dm.all_increase(generic) and max(map(abs, dm.tilt(generic))) < min(map(abs, EPS))
+    assert both["increase"][:-1] == generic["increase"] and dm.all_increase(both, generic_only=True)
+    assert not dm.all_increase(both) and dm.tilt(both)[-1] == pytest.approx(-2, abs=0.2)
+
+
+def test_tilt_and_resolution():
+    st = {"eps": [-0.5, 0.5], "first_order": [0.3, 1e-20], "first_order_se": [0.1, 1e-22],
+          "quadratic": [[2.0, 2.0], [4.0, 4.0]]}
+    assert dm.tilt(st) == pytest.approx([0.0375, 6.25e-22])
+    assert dm.first_order_z(st) == pytest.approx([3.0, 100.0]) and dm.resolved(st, 1e-12) == [True, False]
+    st["first_order_se"] = [0.0, 0.0]
+    assert dm.first_order_z(st) == [float("inf"), float("inf")]
+    st["first_order"] = [0.0, 0.0]
+    assert dm.first_order_z(st) == [0.0, 0.0]
 
 
 def test_increase_is_quadratic_plus_first_order_term(problem):
@@ -105,6 +133,14 @@ def test_bad_inputs(problem):
         dm.autograd_score(lambda x, t: x, data, 0.1)
     with pytest.raises(TypeError, match="DSMMinimiserConfig"):
         dm.run({"pert_n": 3})
+    with pytest.raises(TypeError, match="score_fn"):
+        dm.perturbation_study(data, 0.1, fields, EPS, num_noise=4, score_fn="s")
+    with pytest.raises(ValueError, match="score_fn"):
+        dm.perturbation_study(data, 0.1, fields, EPS, num_noise=4, score_fn=lambda x, t: x[:, :1])
+    with pytest.raises(TypeError, match="score_direction"):
+        dm.perturbation_study(data, 0.1, fields, EPS, num_noise=4, score_direction="yes")
+    with pytest.raises(ValueError, match="factor"):
+        dm.time_scaled_score(data, 0.0)
 
 
 def test_configs():
@@ -117,14 +153,22 @@ def test_configs():
         dataclasses.replace(dm.CONFIGS["ci"], pert_ts=(0.0,))
     with pytest.raises(ValueError, match="eps"):
         dataclasses.replace(dm.CONFIGS["ci"], eps=(0.0, 1.0))
+    with pytest.raises(ValueError, match="control_time_factor"):
+        dataclasses.replace(dm.CONFIGS["ci"], control_time_factor=1.0)
+    with pytest.raises(ValueError, match="resolution"):
+        dataclasses.replace(dm.CONFIGS["ci"], resolution=0.0)
 
 
 def test_run_verdict_and_facts(small_results):
     res = small_results
     assert all(dm.verdict(res).values())
     f = dm.facts(res)
-    assert f["ch01_num_perturbations"] == 4 * 6 * 2 and f["ch01_num_first"] == 8 and f["ch01_num_draws"] == 12 * 32
-    assert f["ch01_num_grad_cases"] == 4 and f["ch01_grad_t_min"] == 1e-3 and f["ch01_max_grad_err"] < 1e-9
+    assert f["ch01_num_perturbations"] == 5 * 6 * 2 and f["ch01_num_first"] == 10 and f["ch01_num_draws"] == 12 * 32
+    assert f["ch01_num_rounding"] == 0 and f["ch01_control_min_tilt"] > f["ch01_min_eps"] == 0.25
+    assert f["ch01_control_min_z"] > f["ch01_family_z"] and f["ch01_control_time"] == "2t"
+    assert len(res["perturbation"]["controls"]) == len(res["perturbation"]["studies"]) == 2
+    assert f["ch01_num_grad_cases"] == 4 and f["ch01_grad_t_min"] == 1e-3 and f["ch01_max_grad_err"] < 1e-11
+    assert all(c["max_scaled_err"] <= c["max_rel_err"] for c in res["gradient"])
     assert dm.run(SMALL) == res                                    # reproducible
 
 
@@ -135,7 +179,8 @@ def test_run_resumes_from_its_stages(small_results, tmp_path):
 
 
 def test_verdict_fails_on_wrong_results(small_results):
-    """Each claim fails when its numbers are wrong: a decrease, a first-order term, a gradient mismatch."""
+    """Each claim fails when its numbers are wrong: a decrease, a first-order term, a control that passes,
+    a gradient mismatch."""
     keys = list(dm.verdict(small_results))
     res = copy.deepcopy(small_results)
     res["perturbation"]["studies"][0]["increase"][0][0] *= -1
@@ -144,6 +189,29 @@ def test_verdict_fails_on_wrong_results(small_results):
     st = res["perturbation"]["studies"][1]
     st["first_order"] = [m + 10 * se for m, se in zip(st["first_order"], st["first_order_se"])]
     assert not dm.verdict(res)[keys[1]]
-    res = copy.deepcopy(small_results)
-    res["gradient"][-1]["max_rel_err"] = 1e-6
+    res = copy.deepcopy(small_results)           # a check without power: the control is the true score again
+    res["perturbation"]["controls"][0] = copy.deepcopy(res["perturbation"]["studies"][0])
     assert not dm.verdict(res)[keys[2]]
+    res = copy.deepcopy(small_results)
+    res["gradient"][-1]["max_scaled_err"] = 1e-9
+    assert not dm.verdict(res)[keys[3]]
+
+
+def test_verdict_fails_on_a_wrong_empirical_score(small_results, monkeypatch):
+    """A deliberately wrong input: with the library's empirical score replaced by the one of time 2t, the run's
+    perturbation claims fail (at every t of the config), while the true score passes them."""
+    keys = list(dm.verdict(small_results))
+    monkeypatch.setattr(dm, "empirical_score", lambda x, t, d: empirical_score(x, 2 * t, d))
+    res = dm.run(dataclasses.replace(SMALL, grad_ds=(1,)))
+    bad = dm.verdict(res)
+    assert not bad[keys[0]] and not bad[keys[1]]
+    for st in res["perturbation"]["studies"]:
+        assert not dm.all_increase(st) and max(map(abs, dm.first_order_z(st))) > dm.facts(res)["ch01_family_z"]
+
+
+def test_gradient_check_fails_on_a_slightly_wrong_score(monkeypatch):
+    """A deliberately wrong input: the library's score off by a relative 1e-7 fails the scaled-error check."""
+    monkeypatch.setattr(dm, "empirical_score", lambda x, t, d: empirical_score(x, t, d) * (1 + 1e-7))
+    cases = dm.gradient_check(SMALL)
+    assert max(c["max_scaled_err"] for c in cases) > SMALL.grad_tol
+

@@ -8,7 +8,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from memsep_lib.experiments.dsm_minimiser import figures, theory  # noqa: E402
-from memsep_lib.experiments.dsm_minimiser.experiment import constant_fields, perturbation_study  # noqa: E402
+from memsep_lib.experiments.dsm_minimiser.experiment import (constant_fields, perturbation_study,  # noqa: E402
+                                                               time_scaled_score)
 from memsep_lib.scores import empirical_score  # noqa: E402
 
 
@@ -44,8 +45,15 @@ def test_empirical_density_plots():
 def test_perturbation_plot():
     g = torch.Generator().manual_seed(1)
     data = torch.randn(8, 2, generator=g, dtype=torch.float64)
-    studies = [perturbation_study(data, t, constant_fields(2, 2, generator=g), (-0.5, 0.5), num_noise=8,
-                                  generator=g) for t in (0.01, 1.0)]
-    ax = figures.plot_perturbation_studies(studies)
-    assert len(ax.get_legend().get_texts()) == 3
+    fields = constant_fields(2, 2, generator=g)
+    studies = [perturbation_study(data, t, fields, (-0.5, 0.5), num_noise=8, generator=g) for t in (0.01, 1.0)]
+    (ax,) = figures.plot_perturbation_studies(studies)
+    assert len(ax.get_legend().get_texts()) == 3 and len(ax.lines) == 1 + 2 * 3 + 1   # parabola, rows, zero line
+    wrong = time_scaled_score(data, 2.0)
+    controls = [perturbation_study(data, t, fields, (-0.5, 0.5), num_noise=8, generator=g, score_fn=wrong)
+                for t in (0.01, 1.0)]
+    axes = figures.plot_perturbation_studies(studies, controls, control_factor=2.0)
+    assert len(axes) == 2 and "time $2t$" in axes[1].get_title()
+    # the control's score-direction stars dip below zero (the wrong score is not the minimiser)
+    assert min(min(line.get_ydata()) for line in axes[1].lines if line.get_marker() == "*") < 0
     plt.close("all")

@@ -7,8 +7,8 @@
 from . import derivations, figures, theory
 from .experiment import (CONFIGS, COST, DESCRIPTION, NAME, DSMMinimiserConfig, autograd_score, constant_fields,
                          facts, gradient_check, perturbation_study, perturbation_table, run, smooth_random_fields,
-                         verdict)
+                         tilt, time_scaled_score, verdict)
 
 __all__ = ["CONFIGS", "COST", "DESCRIPTION", "NAME", "DSMMinimiserConfig", "autograd_score", "constant_fields",
            "facts", "gradient_check", "perturbation_study", "perturbation_table", "run", "smooth_random_fields",
-           "verdict", "derivations", "figures", "theory"]
+           "tilt", "time_scaled_score", "verdict", "derivations", "figures", "theory"]

@@ -14,6 +14,14 @@ with ``g = -Z/s_t`` the conditional score; the second expectation is zero becaus
 :func:`perturbation_study` measures the change by Monte Carlo with paired noise (every score sees
 the same draws ``(i, Z)``), so the only sampling error left is that of the cross term, which
 the study also reports with its standard error (a z-test of first-order optimality).
+
+In units of the quadratic term at ``eps = 1`` the change is ``eps^2 + tau eps`` with the *tilt*
+``tau = first-order term / quadratic term`` (:func:`tilt`), so some perturbation lowers the loss iff
+``|tau| > min |eps|``. For a score ``s`` that is not the minimiser, random constant and smooth fields
+have ``|tau| = O(s_t)`` (``s - s^`` varies on the scale ``s_t`` near each point), and the check loses its
+power as ``t -> 0``; the field ``v = s_t s`` (the scaling ``s -> (1 + eps) s``) keeps ``|tau|`` of order one.
+The control (``control_time_factor``) runs the same study on a wrong score, the empirical score of time
+``2t``, and must fail it.
 :func:`gradient_check` compares ``empirical_score`` with the autograd gradient of ``empirical_log_prob``.
 """
 
@@ -28,29 +36,30 @@ import torch
 from memsep_lib.config import make_generator
 from memsep_lib.losses import dsm_loss
 from memsep_lib.mixtures import well_separated_mixture
-from memsep_lib.process import add_noise, sigma
+from memsep_lib.process import add_noise, alpha, sigma
 from memsep_lib.progress import progress_bar
 from memsep_lib.results import StageCache
 from memsep_lib.scores import empirical_log_prob, empirical_score
 from memsep_lib.stats import bonferroni_z
-from memsep_lib.validation import check_points, check_positive_int, check_time
+from memsep_lib.validation import check_bool, check_points, check_positive_int, check_score_output, check_time
 
 __all__ = ["NAME", "DESCRIPTION", "COST", "DSMMinimiserConfig", "CONFIGS", "constant_fields", "smooth_random_fields",
-           "perturbation_study", "first_order_z", "max_relative_deviation", "all_increase", "perturbation_table",
-           "autograd_score", "gradient_check", "run", "verdict", "facts"]
+           "time_scaled_score", "perturbation_study", "first_order_z", "tilt", "resolved", "max_relative_deviation",
+           "all_increase", "perturbation_table", "autograd_score", "gradient_check", "run", "verdict", "facts"]
 
 NAME = "dsm_minimiser"
-DESCRIPTION = ("Chapter 1: perturbing the empirical score raises the empirical DSM loss (no first-order term); "
-               "empirical_score is the gradient of empirical_log_prob")
+DESCRIPTION = ("Chapter 1: perturbing the empirical score raises the empirical DSM loss (no first-order term), "
+               "a wrong score fails the same check; empirical_score is the gradient of empirical_log_prob")
 COST = {
     "ci": {"minutes": 0.2, "hardware": "2 CPU cores",
-           "basis": "measured: 11 s (the chapter's cells at e63b9fe); 13 s on a loaded shared machine"},
-    "cpu": {"minutes": 15, "hardware": "2 CPU cores",
-            "basis": "estimate: one perturbation time (52 s) and one d = 128 gradient case (95 s), timed on a "
-                     "loaded shared machine, scaled to the config; not measured"},
-    "paper": {"minutes": 20, "hardware": "1 GPU", "basis": "estimate: the cpu estimate scaled by the sizes (~500x "
+           "basis": "measured: 2 s for the run (control included) on a loaded shared machine"},
+    "cpu": {"minutes": 8, "hardware": "1 CPU thread",
+            "basis": "measured: 475 s (perturbations and control 75 s, gradient check 400 s, 1 thread) on a "
+                     "loaded shared machine"},
+    "paper": {"minutes": 20, "hardware": "1 GPU", "basis": "estimate: the cpu time scaled by the sizes (~500x "
                                                            "work) at ~200x the speed; not measured"},
 }
+
 
 VectorField = Callable[[torch.Tensor], torch.Tensor]
 
@@ -60,10 +69,14 @@ class DSMMinimiserConfig:
     """Sizes of Chapter 1's checks.
 
     Perturbations: ``pert_n`` points of a 3-component well-separated mixture in ``R^pert_d``,
-    ``pert_fields`` constant and as many smooth fields ``v``, sizes ``eps``, ``pert_noise`` paired draws
-    per point, times ``pert_ts``; the first-order z-scores are tested at family-wise level ``family_alpha``.
+    ``pert_fields`` constant and as many smooth fields ``v`` plus the score's own direction, sizes ``eps``,
+    ``pert_noise`` paired draws per point, times ``pert_ts``; the first-order z-scores are tested at
+    family-wise level ``family_alpha``, except where the tilt is below ``resolution`` (float64 rounding:
+    the posterior is one-hot and ``g - s^`` is rounding error). The control repeats the study on the
+    empirical score of time ``control_time_factor * t``.
     Gradient check: ``grad_n`` standard normal points in each ``d`` of ``grad_ds``; per ``t`` of ``grad_ts``,
-    ``grad_queries`` noised training points and as many far points; passes below relative error ``grad_tol``.
+    ``grad_queries`` noised training points and as many far points; passes below scaled error ``grad_tol``
+    (:func:`gradient_check`; an ``n``-term float64 sum is exact to ``n * 2.2e-16 <= 1.8e-12`` for ``n <= 8192``).
     """
 
     pert_n: int
@@ -80,7 +93,9 @@ class DSMMinimiserConfig:
     grad_seed: int = 2
     z_threshold: float = 3.0
     family_alpha: float = 0.01
-    grad_tol: float = 1e-9
+    grad_tol: float = 1e-11
+    resolution: float = 1e-12
+    control_time_factor: float = 2.0
 
     def __post_init__(self):
         for name in ("pert_n", "pert_d", "pert_noise", "pert_fields", "grad_n", "grad_queries"):
@@ -94,8 +109,12 @@ class DSMMinimiserConfig:
                 check_time(t, name)
         if not self.grad_ds or not self.eps or any(e == 0 for e in self.eps):
             raise ValueError("grad_ds and eps must be non-empty, eps without zeros")
-        if not (self.z_threshold > 0 and 0 < self.family_alpha < 1 and self.grad_tol > 0):
-            raise ValueError("z_threshold and grad_tol must be > 0 and family_alpha in (0, 1)")
+        if not (self.z_threshold > 0 and 0 < self.family_alpha < 1 and self.grad_tol > 0 and self.resolution > 0):
+            raise ValueError("z_threshold, grad_tol and resolution must be > 0 and family_alpha in (0, 1)")
+        if not (math.isfinite(self.control_time_factor) and self.control_time_factor > 0
+                and self.control_time_factor != 1):
+            raise ValueError(f"control_time_factor must be a positive number other than 1, "
+                             f"got {self.control_time_factor}")
 
 
 CONFIGS = {
@@ -133,6 +152,14 @@ def smooth_random_fields(d: int, num: int, *, generator: torch.Generator | None 
     return [lambda x, Wk=Wk, bk=bk: torch.tanh(x @ Wk.to(x).T + bk.to(x)) for Wk, bk in zip(W, b)]
 
 
+def time_scaled_score(data: torch.Tensor, factor: float):
+    """A wrong score for the control: ``s(x, t) = grad log p^_{factor t}(x)``, the empirical score of another time."""
+    check_points(data, "data")
+    if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
+        raise ValueError(f"factor must be a positive finite number, got {factor!r}")
+    return lambda x, t: empirical_score(x, factor * t, data)
+
+
 def _reuse_at(x_ref: torch.Tensor, value: torch.Tensor, score_fn):
     """``score_fn`` that returns the precomputed ``value`` when called at exactly ``x_ref``."""
     def score(x, t):
@@ -143,13 +170,18 @@ def _reuse_at(x_ref: torch.Tensor, value: torch.Tensor, score_fn):
 
 
 def perturbation_study(data: torch.Tensor, t, fields: Sequence[VectorField], eps: Sequence[float], *,
-                       num_noise: int, generator: torch.Generator | None = None) -> dict:
-    """Perturb ``s^`` by ``eps v / s_t`` for each field ``v`` and each ``eps``, on the same ``num_noise`` draws per point.
+                       num_noise: int, generator: torch.Generator | None = None, score_fn=None,
+                       score_direction: bool = True) -> dict:
+    """Perturb a score ``s`` by ``eps v / s_t`` for each field ``v`` and each ``eps``, on the same ``num_noise``
+    draws per point.
 
-    Returns ``{"t", "eps", "base_loss", "increase", "increase_se", "quadratic", "first_order", "first_order_se"}``:
-    ``increase[k][j]`` is the Monte-Carlo ``L_t(s^ + eps_j v_k / s_t) - L_t(s^)`` (standard error ``increase_se``),
-    ``quadratic[k][j] = (eps_j^2 / s_t^2) mean |v_k(X_t)|^2`` and ``first_order[k] = -(2/s_t) mean (g - s^).v_k``
-    over the same draws, so that ``increase = quadratic + eps * first_order``; ``base_loss = L_t(s^)``.
+    ``score_fn(x, t)`` is the score under test, by default the empirical score of ``data`` (the minimiser,
+    written ``s^`` below); with ``score_direction`` the last field is ``v = s_t s`` (``s -> (1 + eps) s``).
+    Returns ``{"t", "eps", "base_loss", "increase", "increase_se", "quadratic", "first_order", "first_order_se",
+    "score_direction"}``: ``increase[k][j]`` is the Monte-Carlo ``L_t(s + eps_j v_k / s_t) - L_t(s)`` (standard
+    error ``increase_se``), ``quadratic[k][j] = (eps_j^2 / s_t^2) mean |v_k(X_t)|^2`` and
+    ``first_order[k] = -(2/s_t) mean (g - s).v_k`` over the same draws, so that
+    ``increase = quadratic + eps * first_order``; ``base_loss = L_t(s)``.
     """
     t = check_time(t)
     check_points(data, "data")
@@ -160,17 +192,25 @@ def perturbation_study(data: torch.Tensor, t, fields: Sequence[VectorField], eps
         raise TypeError("fields must be a non-empty sequence of callables v(x) -> (B, d)")
     if not eps or any(e == 0 or not math.isfinite(e) for e in eps):
         raise ValueError(f"eps must be a non-empty sequence of finite non-zero numbers, got {eps}")
+    if score_fn is None:
+        def score_fn(x, tt):
+            return empirical_score(x, tt, data)
+    if not callable(score_fn):
+        raise TypeError(f"score_fn must be callable as score_fn(x, t), got {type(score_fn).__name__}")
+    check_bool(score_direction, "score_direction")
     dev = generator.device if generator is not None else data.device
     noise = torch.randn(num_noise, *data.shape, generator=generator, dtype=data.dtype, device=dev).to(data.device)
     x0, z = data.repeat(num_noise, 1), noise.reshape(-1, data.shape[1])
     x_t, _ = add_noise(x0, t, noise=z)
     s_t = sigma(t)
-    # dsm_loss forms X_t = a_t x0 + s_t z itself, identical to x_t: the empirical score is computed once.
-    s_hat = empirical_score(x_t, t, data)
-    emp = _reuse_at(x_t, s_hat, lambda x, tt: empirical_score(x, tt, data))
+    # dsm_loss forms X_t = a_t x0 + s_t z itself, identical to x_t: the score is computed once.
+    s_hat = check_score_output(score_fn(x_t, t), x_t, t=t, name="score_fn")
+    emp = _reuse_at(x_t, s_hat, score_fn)
+    if score_direction:
+        fields = fields + [lambda x: s_t * emp(x, t)]
     base = dsm_loss(emp, x0, t, noise=z)
     increase, increase_se, quadratic, first_order, first_order_se = [], [], [], [], []
-    residual = (-z / s_t - s_hat).double()                                   # g - s^ per draw
+    residual = (-z / s_t - s_hat).double()                                   # g - s per draw
     for k, v in enumerate(fields):
         vx = v(x_t)
         if not isinstance(vx, torch.Tensor) or vx.shape != x_t.shape:
@@ -186,12 +226,26 @@ def perturbation_study(data: torch.Tensor, t, fields: Sequence[VectorField], eps
         quadratic.append([e * e * mean_sq for e in eps])
     return {"t": t, "eps": list(eps), "base_loss": base.double().mean().item(), "increase": increase,
             "increase_se": increase_se, "quadratic": quadratic, "first_order": first_order,
-            "first_order_se": first_order_se}
+            "first_order_se": first_order_se, "score_direction": score_direction}
 
 
 def first_order_z(study: dict) -> list[float]:
-    """``first_order / first_order_se`` per field: approximately ``N(0, 1)`` at the minimiser."""
-    return [m / se for m, se in zip(study["first_order"], study["first_order_se"])]
+    """``first_order / first_order_se`` per field: about ``N(0, 1)`` at the minimiser (``inf`` if ``se = 0``)."""
+    return [m / se if se > 0 else (0.0 if m == 0 else math.copysign(math.inf, m))
+            for m, se in zip(study["first_order"], study["first_order_se"])]
+
+
+def tilt(study: dict) -> list[float]:
+    """``tau_k = first_order_k / (quadratic_k / eps^2)`` per field: the loss change is ``(eps^2 + tau_k eps)`` times
+    ``E|v_k|^2 / s_t^2``: ``eps`` lowers the loss iff ``0 < -eps tau_k`` and ``|eps| < |tau_k|``, so with a
+    symmetric set of sizes some ``eps`` lowers it iff ``|tau_k| > min |eps|``."""
+    e = study["eps"][0]
+    return [m / (q[0] / e ** 2) for m, q in zip(study["first_order"], study["quadratic"])]
+
+
+def resolved(study: dict, resolution: float) -> list[bool]:
+    """Per field: ``|tilt| > resolution``; below it the first-order term is float64 rounding, not sampling error."""
+    return [abs(tau) > resolution for tau in tilt(study)]
 
 
 def max_relative_deviation(study: dict) -> float:
@@ -199,19 +253,33 @@ def max_relative_deviation(study: dict) -> float:
     return max(abs(i / q - 1) for ri, rq in zip(study["increase"], study["quadratic"]) for i, q in zip(ri, rq))
 
 
-def all_increase(study: dict) -> bool:
-    """Every perturbation (every field, every ``eps``) raises the loss."""
-    return all(i > 0 for row in study["increase"] for i in row)
+def all_increase(study: dict, *, generic_only: bool = False) -> bool:
+    """Every perturbation (every field, every ``eps``) raises the loss (``generic_only``: the random fields only)."""
+    rows = study["increase"][:-1] if generic_only and study["score_direction"] else study["increase"]
+    return all(i > 0 for row in rows for i in row)
 
 
-def perturbation_table(studies: Sequence[dict]) -> str:
-    """One Markdown row per time: loss of ``s^``, smallest increase, range of ``increase / quadratic``."""
-    lines = ["| $t$ | DSM loss of $\\widehat s$ | smallest increase | min increase / quadratic "
-             "| max increase / quadratic | all increase |", "|---:|---:|---:|---:|---:|---|"]
-    for st in studies:
-        ratios = [i / q for ri, rq in zip(st["increase"], st["quadratic"]) for i, q in zip(ri, rq)]
-        lines.append(f"| {st['t']:g} | {st['base_loss']:.4g} | {min(min(r) for r in st['increase']):.3g} "
-                     f"| {min(ratios):.3f} | {max(ratios):.3f} | {all_increase(st)} |")
+def _resolved_zs(study: dict, resolution: float) -> list[float]:
+    return [z for z, ok in zip(first_order_z(study), resolved(study, resolution)) if ok]
+
+
+def _max_abs_z(study: dict, resolution: float) -> float | None:
+    """The largest ``|z|`` among the resolved fields of ``study`` (None if none is resolved)."""
+    return max(map(abs, _resolved_zs(study, resolution)), default=None)
+
+
+def perturbation_table(studies: Sequence[dict], controls: Sequence[dict], resolution: float) -> str:
+    """One Markdown row per time, for the empirical score and the control: largest ``|tilt|``, ``|z|``, all increase."""
+    def z_text(st):
+        z = _max_abs_z(st, resolution)
+        return "rounding" if z is None else f"{z:.3g}"
+
+    lines = ["| $t$ | DSM loss of $\\widehat s$ | max $\\lvert\\tau\\rvert$ | max $\\lvert z\\rvert$ | all increase "
+             "| control: max $\\lvert\\tau\\rvert$ | control: max $\\lvert z\\rvert$ | control: all increase |",
+             "|---:|---:|---:|---:|---|---:|---:|---|"]
+    for st, ct in zip(studies, controls):
+        lines.append(f"| {st['t']:g} | {st['base_loss']:.4g} | {max(map(abs, tilt(st))):.2g} | {z_text(st)} "
+                     f"| {all_increase(st)} | {max(map(abs, tilt(ct))):.3g} | {z_text(ct)} | {all_increase(ct)} |")
     return "\n".join(lines)
 
 
@@ -229,8 +297,13 @@ def autograd_score(log_prob_fn, x: torch.Tensor, t) -> torch.Tensor:
 
 
 def gradient_check(config: DSMMinimiserConfig, *, device=None, progress: bool = False) -> list[dict]:
-    """``max |autograd grad log p^_t - empirical_score| / |empirical_score|`` per ``(d, t)``: ``[{"d", "t", "max_rel_err"}]``.
+    """Autograd of ``empirical_log_prob`` against ``empirical_score`` per ``(d, t)``: ``[{"d", "t", "max_rel_err",
+    "max_scaled_err"}]``.
 
+    ``max_rel_err = max |auto - lib| / |lib|``; ``max_scaled_err = max |auto - lib| / ((|x| + a_t max_i |x_i|) / s_t^2)``,
+    the error relative to the size of the two terms whose difference the score is (``(a_t m(x) - x) / s_t^2``
+    with ``m`` a convex combination of the ``x_i``): float64 resolves the score to about ``1e-16`` of that,
+    however small ``|lib|`` is (between two training points at small ``t`` it nearly vanishes).
     Queries: noised training points ``a_t x_i + s_t z`` and far points ``2 N(0, I)``.
     """
     device = torch.device("cpu") if device is None else torch.device(device)
@@ -245,8 +318,10 @@ def gradient_check(config: DSMMinimiserConfig, *, device=None, progress: bool = 
             x = torch.cat([near, far])
             auto = autograd_score(lambda xx, tt: empirical_log_prob(xx, tt, data), x, t)
             lib = empirical_score(x, t, data)
-            cases.append({"d": d, "t": float(t),
-                          "max_rel_err": ((auto - lib).norm(dim=1) / lib.norm(dim=1)).max().item()})
+            err = (auto - lib).norm(dim=1)
+            scale = (x.norm(dim=1) + alpha(t) * data.norm(dim=1).max()) / sigma(t) ** 2
+            cases.append({"d": d, "t": float(t), "max_rel_err": (err / lib.norm(dim=1)).max().item(),
+                          "max_scaled_err": (err / scale).max().item()})
     return cases
 
 
@@ -256,13 +331,20 @@ def _perturbations(config: DSMMinimiserConfig, device, progress: bool) -> dict:
     data = mixture.sample(config.pert_n, g)
     fields = (constant_fields(config.pert_d, config.pert_fields, generator=g)
               + smooth_random_fields(config.pert_d, config.pert_fields, generator=g))
-    studies = [perturbation_study(data, t, fields, config.eps, num_noise=config.pert_noise, generator=g)
-               for t in progress_bar(config.pert_ts, enabled=progress, desc="perturbations")]
-    return {"num_fields": len(fields), "num_draws": config.pert_n * config.pert_noise, "studies": studies}
+    wrong = time_scaled_score(data, config.control_time_factor)
+    g_control = make_generator(config.pert_seed + 1, device)
+    studies, controls = [], []
+    for t in progress_bar(config.pert_ts, enabled=progress, desc="perturbations"):
+        studies.append(perturbation_study(data, t, fields, config.eps, num_noise=config.pert_noise, generator=g))
+        controls.append(perturbation_study(data, t, fields, config.eps, num_noise=config.pert_noise,
+                                           generator=g_control, score_fn=wrong))
+    return {"num_fields": len(fields) + 1, "num_draws": config.pert_n * config.pert_noise, "studies": studies,
+            "controls": controls}
 
 
 def run(config: DSMMinimiserConfig, *, device=None, progress: bool = False, workdir=None) -> dict:
-    """Both checks of the chapter: ``{"perturbation", "gradient", "z_threshold", "family_alpha", "grad_tol"}``."""
+    """Both checks of the chapter and the control: ``{"perturbation", "gradient", "z_threshold", "family_alpha",
+    "grad_tol", "resolution", "control_time_factor"}``."""
     if not isinstance(config, DSMMinimiserConfig):
         raise TypeError(f"config must be a DSMMinimiserConfig, got {type(config).__name__}")
     device = torch.device("cpu") if device is None else torch.device(device)
@@ -270,31 +352,46 @@ def run(config: DSMMinimiserConfig, *, device=None, progress: bool = False, work
     stage = (lambda name, compute: cache.get(name, compute)) if cache else (lambda name, compute: compute())
     return {"perturbation": stage("perturbation", lambda: _perturbations(config, device, progress)),
             "gradient": stage("gradient", lambda: gradient_check(config, device=device, progress=progress)),
-            "z_threshold": config.z_threshold, "family_alpha": config.family_alpha, "grad_tol": config.grad_tol}
+            "z_threshold": config.z_threshold, "family_alpha": config.family_alpha, "grad_tol": config.grad_tol,
+            "resolution": config.resolution, "control_time_factor": config.control_time_factor}
 
 
-def _first_order_zs(results: dict) -> list[float]:
-    return [z for st in results["perturbation"]["studies"] for z in first_order_z(st)]
+def _family_z(results: dict) -> float:
+    """The Bonferroni bound over every (field, t) pair of the empirical score's studies."""
+    studies = results["perturbation"]["studies"]
+    return bonferroni_z(sum(len(st["first_order"]) for st in studies), results["family_alpha"])
+
+
+def _detects(study: dict, family_z: float, resolution: float) -> bool:
+    """Both checks fail on ``study``: some perturbation lowers the loss and some resolved ``|z|`` exceeds the bound."""
+    return not all_increase(study) and any(abs(z) > family_z for z in _resolved_zs(study, resolution))
 
 
 def verdict(results: dict) -> dict[str, bool]:
-    """The chapter's claims: every perturbation raises the loss, no first-order term, autograd agrees."""
-    zs = _first_order_zs(results)
-    family_z = bonferroni_z(len(zs), results["family_alpha"])
+    """The chapter's claims: every perturbation raises the loss, no first-order term, both checks fail on the
+    control at every ``t``, autograd agrees."""
+    pert, res = results["perturbation"], results["resolution"]
+    family_z = _family_z(results)
     return {
-        "every perturbation raises the empirical DSM loss": all(all_increase(st)
-                                                                for st in results["perturbation"]["studies"]),
-        "first-order term zero within the family-wise bound": all(abs(z) <= family_z for z in zs),
-        "empirical_score == autograd of empirical_log_prob": max(c["max_rel_err"] for c in results["gradient"])
+        "every perturbation raises the empirical DSM loss": all(all_increase(st) for st in pert["studies"]),
+        "first-order term zero within the family-wise bound": all(abs(z) <= family_z for st in pert["studies"]
+                                                                  for z in _resolved_zs(st, res)),
+        "a wrong score (empirical score of another time) fails both checks at every t":
+            all(_detects(ct, family_z, res) for ct in pert["controls"]),
+        "empirical_score == autograd of empirical_log_prob": max(c["max_scaled_err"] for c in results["gradient"])
         < results["grad_tol"],
     }
 
 
 def facts(results: dict) -> dict:
     """Every number the chapter prints or glues (``ch01_*``), rounded as shown."""
-    studies = results["perturbation"]["studies"]
-    zs = _first_order_zs(results)
-    num_eps, num_fields = len(studies[0]["eps"]), results["perturbation"]["num_fields"]
+    pert, res = results["perturbation"], results["resolution"]
+    studies, controls = pert["studies"], pert["controls"]
+    zs = [z for st in studies for z in _resolved_zs(st, res)]
+    num_eps, num_fields = len(studies[0]["eps"]), pert["num_fields"]
+    min_eps = min(abs(e) for e in studies[0]["eps"])
+    control_tilt = [max(map(abs, tilt(ct))) for ct in controls]
+    blind = [ct["t"] for ct in controls if all_increase(ct, generic_only=True)]
     grad_ts = [c["t"] for c in results["gradient"]]
     return {
         "ch01_num_fields": num_fields,
@@ -302,13 +399,23 @@ def facts(results: dict) -> dict:
         "ch01_num_times": len(studies),
         "ch01_num_perturbations": num_fields * num_eps * len(studies),
         "ch01_max_dev": round(max(max_relative_deviation(st) for st in studies), 3),
-        "ch01_num_draws": results["perturbation"]["num_draws"],
-        "ch01_max_first_z": round(max(abs(z) for z in zs), 2),
+        "ch01_num_draws": pert["num_draws"],
+        "ch01_max_first_z": round(max(map(abs, zs), default=0.0), 2),
         "ch01_num_first": len(zs),
-        "ch01_family_z": round(bonferroni_z(len(zs), results["family_alpha"]), 2),
+        "ch01_num_rounding": sum(len(st["first_order"]) for st in studies) - len(zs),
+        "ch01_resolution": f"{res:.0e}",
+        "ch01_family_z": round(_family_z(results), 2),
         "ch01_num_beyond": sum(abs(z) > results["z_threshold"] for z in zs),
+        "ch01_min_eps": min_eps,
+        "ch01_max_tilt": float(f"{max(max(map(abs, tilt(st))) for st in studies):.2g}"),
+        "ch01_control_time": f"{results['control_time_factor']:g}t",
+        "ch01_control_min_tilt": round(min(control_tilt), 3),
+        "ch01_control_min_z": round(min(_max_abs_z(ct, res) or 0.0 for ct in controls), 1),
+        "ch01_control_blind": ", ".join(f"{t:g}" for t in blind) if blind else "none",
         "ch01_num_grad_cases": len(results["gradient"]),
         "ch01_grad_t_min": min(grad_ts),
         "ch01_grad_t_max": max(grad_ts),
-        "ch01_max_grad_err": float(f"{max(c['max_rel_err'] for c in results['gradient']):.1e}"),
+        "ch01_max_grad_err": float(f"{max(c['max_scaled_err'] for c in results['gradient']):.1e}"),
+        "ch01_max_grad_rel_err": float(f"{max(c['max_rel_err'] for c in results['gradient']):.1e}"),
+        "ch01_grad_tol": f"{results['grad_tol']:.0e}",
     }

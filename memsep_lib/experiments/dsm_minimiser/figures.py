@@ -73,14 +73,7 @@ def plot_empirical_density_2d_panels(planes):
     return axes
 
 
-def plot_perturbation_studies(studies, ax=None):
-    """DSM loss increase of ``s^ + eps v/s_t``, divided by ``E|v|^2/s_t^2``, against ``eps`` (one marker per field).
-
-    ``studies``: the ``results["perturbation"]["studies"]`` of :func:`.experiment.run`. The exact curve is
-    ``eps^2`` (black): the empirical score is the minimiser, with no linear term.
-    """
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+def _plot_ratios(ax, studies, title):
     markers = "osD^v<>p"
     e_all = np.array(studies[0]["eps"])
     fine = np.linspace(e_all.min() * 1.1, e_all.max() * 1.1, 200)
@@ -90,11 +83,32 @@ def plot_perturbation_studies(studies, ax=None):
         eps = np.array(st["eps"])
         ratio = np.array(st["increase"]) / (np.array(st["quadratic"]) / eps ** 2)
         for k in range(ratio.shape[0]):
-            ax.plot(eps, ratio[k], marker, color=colour, ms=4, alpha=0.8,
-                    label=f"t = {st['t']:g}" if k == 0 else None)
+            own = st["score_direction"] and k == ratio.shape[0] - 1
+            ax.plot(eps, ratio[k], "*" if own else marker, color=colour, ms=9 if own else 4,
+                    mec="k" if own else colour, mew=0.5, alpha=0.8, label=f"t = {st['t']:g}" if k == 0 else None)
     ax.axhline(0, color="grey", lw=0.6)
-    ax.set_xlabel(r"perturbation size $\varepsilon$ (score $\widehat{s} + \varepsilon v / s_t$)")
-    ax.set_ylabel(r"loss increase $/\ (\mathbb{E}|v|^2 / s_t^2)$")
+    ax.set_xlabel(r"perturbation size $\varepsilon$ (score $s + \varepsilon v / s_t$)")
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return ax
+
+
+def plot_perturbation_studies(studies, controls=None, *, control_factor: float = 2.0, axes=None):
+    """DSM loss increase of ``s + eps v/s_t``, divided by ``E|v|^2/s_t^2``, against ``eps`` (one marker per field).
+
+    ``studies`` (left): ``results["perturbation"]["studies"]`` of :func:`.experiment.run`, where ``s`` is the
+    empirical score and the exact curve is ``eps^2`` (black, no linear term); ``controls`` (right, optional):
+    the same for the wrong score (the empirical score of time ``control_factor * t``), whose tilted parabolas
+    ``eps^2 + tau eps`` dip below zero. Stars: the score's own direction ``v = s_t s``. Returns the axes (an array).
+    """
+    panels = [(studies, r"$s = \widehat{s}$, the empirical score")]
+    if controls is not None:
+        panels.append((controls, f"control: $s$ = the empirical score of time ${control_factor:g}t$"))
+    if axes is None:
+        _, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), sharey=True, squeeze=False)
+        axes = axes[0]
+    axes = np.atleast_1d(axes)
+    for ax, (group, title) in zip(axes, panels):
+        _plot_ratios(ax, group, title)
+    axes[0].set_ylabel(r"loss increase $/\ (\mathbb{E}|v|^2 / s_t^2)$")
+    axes[0].legend(fontsize=8)
+    return axes
