@@ -48,3 +48,30 @@ def test_bad_inputs():
         sym.noised_mixture(1, True)
     with pytest.raises(ValueError, match="dim"):
         sym.noised_gaussian(0)
+    with pytest.raises(ValueError, match="num_points"):
+        sym.popoviciu_gap(0)
+
+
+def test_two_point_posterior_covariance_is_rank_one_along_the_pair():
+    cov, rank_one, model = sym.two_point_posterior_cov(2)
+    assert all(sym.mixture_expr_is_zero(entry, model) for entry in cov - rank_one)
+    assert not all(sym.mixture_expr_is_zero(entry, model) for entry in cov - 2 * rank_one)   # a wrong factor fails
+
+
+def test_two_point_variance_is_largest_at_equal_weights():
+    assert sym.max_two_point_weight() == (sp.Rational(1, 2), sp.Rational(1, 4))
+
+
+@pytest.mark.parametrize("K", [2, 3, 4])
+def test_popoviciu_identity(K):
+    lhs, rhs = sym.popoviciu_gap(K)
+    assert sp.expand(lhs - rhs) == 0
+    assert sp.expand(lhs - rhs - sp.Symbol("M")) != 0
+
+
+def test_square_mixture_factorises_and_its_curvature():
+    parts = sym.square_mixture_curvature()
+    assert set(parts) == {"factorises", "cosh_form", "curvature"}
+    assert all(sp.simplify(v) == 0 for v in parts.values())
+    x = sp.Symbol("x", real=True)
+    assert sp.simplify(parts["curvature"] + sp.sech(x) ** 2) != 0           # a wrong curvature does not vanish

@@ -44,8 +44,29 @@ def test_scaling_and_network_plots():
              "empirical_max": [200 / x ** 4 for x in s], "true_max": [12.0] * 4}
     ax, bx = figures.plot_lipschitz_scaling(sweep, fit_mask=[t <= 1e-4 for t in times])
     assert len(ax.lines) == 5 and len(bx.lines) == 4
-    net = {"times": [0.01, 0.1], "lipschitz": [10.0, 5.0], "lipschitz_bound": [100.0, 50.0], "mse_empirical": [1.0, 0.1],
-           "mse_true": [2.0, 0.2], "mse_empirical_true": [3.0, 0.3]}
-    ax, bx = figures.plot_network_lipschitz({"a": net, "b": net}, references={"ref": ([0.01, 0.1], [1e3, 10.0])})
-    assert len(ax.lines) == 5 and len(bx.lines) == 5
+    plt.close("all")
+
+
+def test_small_t_constant_plot():
+    times = [1e-6, 1e-4, 1e-2]
+    summary = {"times": times, "scaled": [2.0, 1.9999, 1.99], "exact_form": [2.0, 1.9999, 1.99],
+               "limit_err": [1e-6, 1e-4, 5e-3], "exact_err": [0.0, 1e-16, 1e-15],
+               "constants": {"delaunay": 2.0, "gabriel": 0.5, "min_distance": 0.0025, "diameter": 4.8}}
+    ax, bx = figures.plot_small_t_constant(summary)
+    assert len(ax.lines) == 2 + 4 and len(bx.lines) == 2 and ax.get_yscale() == "log"
+    assert min(bx.lines[1].get_ydata()) > 0                      # exact zeros drawn at the float floor
+    plt.close("all")
+
+
+def test_network_and_effect_plots():
+    times = [0.003, 0.3]
+    decay = {"lipschitz": [[300.0, 10.0]] * 3, "rel_mse_empirical": [[0.03, 0.2]] * 3, "rel_mse_true": [[0.9, 0.5]] * 3}
+    curves = {"times": times, "decays": {"0": decay, "0.5": decay}, "true_lipschitz": [12.0, 3.0],
+              "empirical_lipschitz": [[1e5, 20.0]] * 3}
+    ax, bx = figures.plot_networks(curves, follow_fraction=0.1)
+    assert len(ax.lines) == 2 * 3 + 3 + 1 and len(bx.lines) == 2 * 3 * 2 + 1
+    point = {"mean_diff": -0.2, "ci95": [-0.3, -0.1], "n": 3}
+    effect = {k: [point, point] for k in ("log_lipschitz", "rel_mse_empirical", "rel_mse_true")}
+    axes = figures.plot_decay_effects({"0.1": effect, "0.5": effect}, times)
+    assert len(axes) == 3 and all(len(a.containers) == 2 for a in axes)
     plt.close("all")

@@ -2,7 +2,10 @@
 
 For mixtures of point masses and of Gaussians (:func:`check_hessian_covariance_identity`), the
 two-point midpoint (:func:`two_point_midpoint_hessian`) and the Gaussian case
-(:func:`noised_gaussian`, :func:`gaussian_hessian_eigenvalues_2d`).
+(:func:`noised_gaussian`, :func:`gaussian_hessian_eigenvalues_2d`). The small-t constant's steps:
+the two-point posterior covariance ``w_1 w_2 (x_1 - x_2)(x_1 - x_2)^T`` (:func:`two_point_posterior_cov`),
+largest at ``w_1 = 1/2`` (:func:`max_two_point_weight`), and Popoviciu's identity
+(:func:`popoviciu_gap`); the chapter's mixture factorises over coordinates (:func:`square_mixture_curvature`).
 """
 
 from __future__ import annotations
@@ -181,3 +184,63 @@ def gaussian_hessian_eigenvalues_2d() -> tuple[sp.Matrix, tuple]:
     Sigma = R * sp.diag(l1, l2) * R.T
     H = -(a ** 2 * Sigma + s ** 2 * sp.eye(2)).inv()
     return sp.simplify(R.T * H * R), (l1, l2, theta)
+
+
+def two_point_posterior_cov(dim: int = 2) -> tuple[sp.Matrix, sp.Matrix, NoisedMixture]:
+    """``(Cov[X_0 | X_t = x], w_1 w_2 (m_1 - m_2)(m_1 - m_2)^T, model)`` for two point masses in ``R^dim``.
+
+    Equal entrywise (:func:`mixture_expr_is_zero`) at every ``x``: whatever the two weights, the
+    posterior covariance is rank one along the pair.
+    """
+    model = noised_mixture(dim, 2)
+    w1, w2 = model.responsibilities
+    delta = (model.means[0, :] - model.means[1, :]).T
+    return model.posterior_cov, w1 * w2 * delta * delta.T, model
+
+
+def max_two_point_weight() -> tuple[sp.Expr, sp.Expr]:
+    """``(w*, max_w w (1 - w))`` over ``w`` in ``[0, 1]``: the weight with the largest two-point variance (``1/2, 1/4``)."""
+    w = sp.Symbol("w", nonnegative=True)
+    f = w * (1 - w)
+    candidates = [c for c in sp.solve(sp.diff(f, w), w) if 0 <= c <= 1] + [sp.Integer(0), sp.Integer(1)]
+    best = max(candidates, key=lambda c: f.subs(w, c))
+    return best, f.subs(w, best)
+
+
+def popoviciu_gap(num_points: int = 3) -> tuple[sp.Expr, sp.Expr]:
+    """Popoviciu's identity for a law on ``num_points`` reals ``z_k`` with weights ``w_k`` (``sum w_k = 1``).
+
+    Returns ``(lhs, rhs)`` with ``lhs = E[(M - Z)(Z - m)]`` and ``rhs = (M - mu)(mu - m) - Var Z`` for
+    symbols ``M, m``; they are equal, so for ``m <= z_k <= M`` the variance is at most
+    ``(M - mu)(mu - m) <= (M - m)^2 / 4``.
+    """
+    K = check_positive_int(num_points, "num_points")
+    z = sp.symbols(f"z_1:{K + 1}", real=True)
+    w = list(sp.symbols(f"w_1:{K}", nonnegative=True))
+    w.append(1 - sum(w))
+    big, small = sp.symbols("M m", real=True)
+    mean = sum(wk * zk for wk, zk in zip(w, z))
+    var = sum(wk * (zk - mean) ** 2 for wk, zk in zip(w, z))
+    lhs = sum(wk * (big - zk) * (zk - small) for wk, zk in zip(w, z))
+    return lhs, (big - mean) * (mean - small) - var
+
+
+def square_mixture_curvature() -> dict:
+    """The chapter's law ``(1/4) sum N((+-1, +-1), v I)`` noised: ``p_t`` factorises, and each factor's curvature.
+
+    With ``c = a_t^2 v + s_t^2`` and ``q(x) = (N(x; a_t, c) + N(x; -a_t, c))/2``, returns the differences
+    (each 0 after ``sp.simplify``) under ``"factorises"``: ``(1/4) sum_{+-,+-} N(x; +-a_t, c) N(y; +-a_t, c)
+    - q(x) q(y)``; ``"cosh_form"``: ``q(x) - e^{-(x^2 + a_t^2)/(2c)} cosh(a_t x/c) / sqrt(2 pi c)``;
+    ``"curvature"``: ``d^2/dx^2`` of the log of that form minus ``-1/c + (a_t^2/c^2) sech^2(a_t x/c)``.
+    """
+    a, s = _A_T, _S_T
+    v = sp.Symbol("v", positive=True)
+    x, y = sp.symbols("x y", real=True)
+    c = a ** 2 * v + s ** 2
+    normal = lambda u, m: sp.exp(-(u - m) ** 2 / (2 * c)) / sp.sqrt(2 * sp.pi * c)
+    q = lambda u: (normal(u, a) + normal(u, -a)) / 2
+    mixture = sum(normal(x, i * a) * normal(y, j * a) for i in (1, -1) for j in (1, -1)) / 4
+    log_q = -(x ** 2 + a ** 2) / (2 * c) + sp.log(sp.cosh(a * x / c)) - sp.log(2 * sp.pi * c) / 2
+    return {"factorises": sp.expand(mixture - q(x) * q(y)),
+            "cosh_form": (q(x) - sp.exp(log_q)).rewrite(sp.exp),
+            "curvature": sp.diff(log_q, x, 2) - (-1 / c + (a / c) ** 2 * sp.sech(a * x / c) ** 2)}

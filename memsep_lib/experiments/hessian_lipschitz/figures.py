@@ -1,6 +1,7 @@
-"""Figures of chapter 5: Hessian eigenvalues on a segment, Lipschitz constants against ``t``.
+"""Figures of chapter 5: Hessian eigenvalues on a segment, Lipschitz constants against ``t``, the networks.
 
-Matplotlib only: every function draws arrays computed by :mod:`.theory` or :func:`.experiment.run`.
+Matplotlib only: every function draws arrays computed by :mod:`.theory`, :func:`.experiment.run`,
+:func:`.experiment.small_t_summary` or :mod:`.networks`.
 """
 
 from __future__ import annotations
@@ -97,33 +98,87 @@ def plot_lipschitz_scaling(sweep: dict, *, fit_mask=None, axes=None):
     return axes
 
 
-def plot_network_lipschitz(results: dict, *, references: dict | None = None, axes=None):
-    """Trained score networks against ``t`` (log-log), from :func:`.experiment.evaluate_score_net`.
+def plot_small_t_constant(summary: dict, *, axes=None):
+    """The exact small-t constant, from :func:`.experiment.small_t_summary`.
 
-    ``results`` maps a network label to its evaluation dict. Left: measured Lipschitz constant
-    (solid) and spectral-norm bound (dashed) per network, plus ``references`` (label ->
-    ``(times, values)``, e.g. the empirical and true scores' constants). Right: mean squared
-    distance of each network to the empirical (solid) and the true (dashed) score, and between
-    the two targets (black).
+    Left: ``s_t^4 L / a_t^2`` of the largest constant found against ``t``, with the Delaunay constant
+    ``E`` (the limit), ``E - s_t^2/a_t^2`` (the exact small-t form), the Gabriel-edge maximum, and the
+    min-distance and diameter bounds. Right: the relative gaps to ``E`` and to the exact form.
     """
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax, bx = axes
-    colours = plt.cm.tab10.colors
-    for k, (label, res) in enumerate(results.items()):
-        c = colours[k % 10]
-        ax.loglog(res["times"], res["lipschitz"], "o-", color=c, label=f"{label}: measured")
-        ax.loglog(res["times"], res["lipschitz_bound"], "--", color=c, label=f"{label}: $\\prod_l |W_l|_2 / s_t$")
-        bx.loglog(res["times"], res["mse_empirical"], "o-", color=c, label=f"{label} vs empirical")
-        bx.loglog(res["times"], res["mse_true"], "s--", color=c, label=f"{label} vs true")
-    for k, (label, (times, values)) in enumerate((references or {}).items()):
-        ax.loglog(times, values, ":", color="k" if k == 0 else "grey", lw=2, label=label)
-    first = next(iter(results.values()))
-    bx.loglog(first["times"], first["mse_empirical_true"], "k-", lw=2, label="empirical vs true")
+    t, c = np.asarray(summary["times"]), summary["constants"]
+    ax.semilogx(t, summary["scaled"], "o", color="C0", label=r"search: $s_t^4 L / a_t^2$")
+    ax.semilogx(t, summary["exact_form"], "-", color="C0", lw=1, label=r"$E - s_t^2 / a_t^2$")
+    lines = [("delaunay", "k", "-", r"$E = \max_{\mathrm{Delaunay}} |x_k - x_l|^2/4$"),
+             ("diameter", "grey", "--", r"$\max_{k,l} |x_k - x_l|^2/4$ (diameter)"),
+             ("gabriel", "C1", "-.", r"$\max_{\mathrm{Gabriel}} |x_k - x_l|^2/4$ (midpoint on the facet)"),
+             ("min_distance", "C2", ":", r"$\min_{k \neq l} |x_k - x_l|^2/4$ (closest pair)")]
+    for key, colour, style, label in lines:
+        ax.axhline(c[key], color=colour, ls=style, lw=1.2, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("$t$")
+    ax.set_ylabel(r"$s_t^4 \,\mathrm{Lip} / a_t^2$")
+    ax.legend(fontsize=7, loc="lower left")
+    floor = np.finfo(float).eps
+    bx.loglog(t, np.maximum(summary["limit_err"], floor), "o-", label=r"$|s_t^4 L / a_t^2 - E| / E$")
+    bx.loglog(t, np.maximum(summary["exact_err"], floor), "s-", ms=4, label=r"$|L - (a_t^2 E / s_t^4 - 1/s_t^2)| / L$")
+    bx.set_xlabel("$t$")
+    bx.set_ylabel("relative gap")
+    bx.legend(fontsize=8)
+    return axes
+
+
+def plot_networks(curves: dict, *, follow_fraction: float, axes=None):
+    """Score networks against ``t`` (log-log), one thin line per seed and a colour per weight decay.
+
+    ``curves`` is :func:`.networks.network_curves`. Left: the measured Lipschitz constants, with the
+    empirical score's (largest found, per seed) and the true score's; right: the mean squared distance
+    to the empirical (solid) and the true (dashed) score in units of the gap between the two targets,
+    with the "follows" threshold ``follow_fraction``.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax, bx = axes
+    times = curves["times"]
+    for k, (label, c) in enumerate(curves["decays"].items()):
+        colour = plt.cm.tab10.colors[k % 10]
+        for r, (lip, emp, true) in enumerate(zip(c["lipschitz"], c["rel_mse_empirical"], c["rel_mse_true"])):
+            first = r == 0
+            ax.loglog(times, lip, "o-", color=colour, lw=1, ms=3, label=f"weight decay {label}" if first else None)
+            bx.loglog(times, emp, "o-", color=colour, lw=1, ms=3, label=f"{label}: to empirical" if first else None)
+            bx.loglog(times, true, "s--", color=colour, lw=1, ms=3, label=f"{label}: to true" if first else None)
+    for r, emp in enumerate(curves["empirical_lipschitz"]):
+        ax.loglog(times, emp, ":", color="k", lw=1.5, label="empirical score (largest found)" if r == 0 else None)
+    ax.loglog(times, curves["true_lipschitz"], "-", color="grey", lw=2, label="true score (closed form)")
+    bx.axhline(follow_fraction, color="k", lw=0.8, ls=":", label=f"follows: below {follow_fraction:g}")
     ax.set_xlabel("$t$")
     ax.set_ylabel("Lipschitz constant in $x$")
     ax.legend(fontsize=7)
     bx.set_xlabel("$t$")
-    bx.set_ylabel(r"$\mathbb{E}_{\widehat{P}_t} |s - s'|^2$")
-    bx.legend(fontsize=7)
+    bx.set_ylabel("MSE / MSE(empirical vs true)")
+    bx.legend(fontsize=7, ncol=2)
+    return axes
+
+
+def plot_decay_effects(effects: dict, times, *, axes=None):
+    """Paired effects of each weight decay against none (:func:`.networks.decay_effects`): mean and 95% interval
+    per time, for ``log L``, and the relative MSEs to the empirical and to the true score."""
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+    keys = [("log_lipschitz", r"$\Delta \log \mathrm{Lip}$"), ("rel_mse_empirical", r"$\Delta$ MSE to empirical / gap"),
+            ("rel_mse_true", r"$\Delta$ MSE to true / gap")]
+    for ax, (key, ylabel) in zip(axes, keys):
+        for k, (label, e) in enumerate(effects.items()):
+            shift = np.asarray(times) * (1 + 0.08 * k)            # side by side on the log axis
+            mean = np.array([p["mean_diff"] for p in e[key]])
+            lo, hi = (np.array([p["ci95"][i] for p in e[key]]) for i in (0, 1))
+            ax.errorbar(shift, mean, yerr=[mean - lo, hi - mean], fmt="o-", ms=4, capsize=3,
+                        label=f"weight decay {label}")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("$t$")
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize=8)
     return axes

@@ -10,6 +10,12 @@ so the Hessian eigenvalues lie in ``[-1/s_t^2, -1/s_t^2 + (a_t^2/s_t^4) lambda_m
   point nearby, ``Cov = (x_i - x_j)(x_i - x_j)^T / 4``, hence the local constant
   ``a_t^2 |x_i - x_j|^2 / (4 s_t^4) - 1/s_t^2`` (:func:`two_point_midpoint_lipschitz`): the
   empirical score's Lipschitz constant is ``Omega(s_t^-4 min_{i != j} |x_i - x_j|^2)``.
+- Small ``t``, exactly: ``s_t^4 Lip(grad log p^_t) / a_t^2 -> max_{(k,l) Delaunay edge} |x_k - x_l|^2 / 4``
+  (:func:`small_t_constants`; on a shared Voronoi facet two weights are equal and the rest vanish,
+  and a distribution on the points of one Delaunay cell has variance at most that of such a pair).
+- The chapter's law ``(1/4) sum_k N(mu_k, v I)``, ``mu_k = (+-1, +-1)``: ``p_t`` factorises over the
+  coordinates, so its Hessian is diagonal and the true score's constant has a closed form
+  (:func:`square_mixture_lipschitz`); ``12`` as ``t -> 0`` for ``v = 1/4``.
 - Gaussian ``N(mu, Sigma)``: ``grad^2 log p_t = -(a_t^2 Sigma + s_t^2 I)^-1``, with norm
   ``1 / (s_t^2 + a_t^2 lambda_min(Sigma))`` (:func:`gaussian_lipschitz`), bounded as ``t -> 0``.
 - Mixtures ``sum_k pi_k N(mu_k, Sigma_k)``: the posterior covariance (:func:`mixture_posterior_cov`).
@@ -17,8 +23,13 @@ so the Hessian eigenvalues lie in ``[-1/s_t^2, -1/s_t^2 + (a_t^2/s_t^4) lambda_m
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import torch
+from scipy.optimize import linprog
+from scipy.spatial import Delaunay
 
 from ...lipschitz import MatrixFn, check_matrix_batch
 from ...mixtures import GaussianMixture
@@ -27,7 +38,8 @@ from ...scores import empirical_score_hessian
 from ...validation import check_points, check_positive_int, check_time
 
 __all__ = ["empirical_hessian_fn", "closest_pairs", "pair_midpoints", "two_point_midpoint_lipschitz",
-           "empirical_lipschitz_scale", "gaussian_lipschitz", "mixture_posterior_cov",
+           "empirical_lipschitz_scale", "voronoi_neighbours", "delaunay_edges", "gabriel_edges", "small_t_constants",
+           "square_mixture_lipschitz", "gaussian_lipschitz", "mixture_posterior_cov",
            "hessian_eigenvalues_on_segment", "segment_eigenvalues"]
 
 
@@ -80,6 +92,109 @@ def empirical_lipschitz_scale(data: torch.Tensor, t) -> float:
     t = check_time(t)
     d_min = closest_pairs(data, 1)[2][0].item()
     return d_min ** 2 / sigma(t) ** 4
+
+
+def voronoi_neighbours(data: torch.Tensor) -> list[tuple[int, int]]:
+    """Pairs ``k < l`` whose Voronoi cells share a facet, by one linear programme per pair (any dimension).
+
+    The pair qualifies iff some ``y`` has ``|y - x_k| = |y - x_l|`` and ``|y - x_k|^2 + eps <= |y - x_m|^2``
+    for every other ``m`` with ``eps > 0`` (linear in ``(y, eps)``: the ``|y|^2`` cancel); ``eps`` is maximised,
+    capped at ``diam^2``, and must exceed ``1e-9 diam^2``.
+    """
+    check_points(data, "data")
+    x = data.detach().cpu().double().numpy()
+    n, d = x.shape
+    sq = (x ** 2).sum(1)
+    scale = max(float(((x[:, None] - x[None]) ** 2).sum(2).max()), 1e-300)
+    pairs = []
+    for k, l in itertools.combinations(range(n), 2):
+        others = [m for m in range(n) if m not in (k, l)]
+        if not others:
+            pairs.append((k, l))
+            continue
+        a_ub = np.hstack([2 * (x[others] - x[k]), np.ones((len(others), 1))])
+        a_eq = np.append(2 * (x[l] - x[k]), 0.0)[None]
+        res = linprog(np.append(np.zeros(d), -1.0), A_ub=a_ub, b_ub=sq[others] - sq[k], A_eq=a_eq,
+                      b_eq=[sq[l] - sq[k]], bounds=[(None, None)] * d + [(None, scale)], method="highs")
+        if res.status == 0 and -res.fun > 1e-9 * scale:
+            pairs.append((k, l))
+    return pairs
+
+
+def delaunay_edges(data: torch.Tensor) -> list[tuple[int, int]]:
+    """Edges ``k < l`` of the Delaunay graph of ``data`` (points in general position), sorted.
+
+    ``d = 1``: consecutive points in sorted order; ``2 <= d <= 8`` with ``n >= d + 2``:
+    ``scipy.spatial.Delaunay`` (Qhull); otherwise, or when Qhull leaves points out (repeated points),
+    :func:`voronoi_neighbours`.
+    """
+    check_points(data, "data")
+    n, d = data.shape
+    if n < 2:
+        raise ValueError("data must contain at least two rows")
+    x = data.detach().cpu().double().numpy()
+    if d == 1:
+        order = np.argsort(x[:, 0], kind="stable").tolist()
+        return sorted((min(a, b), max(a, b)) for a, b in zip(order, order[1:]))
+    if 2 <= d <= 8 and n >= d + 2:
+        tri = Delaunay(x)
+        if len(tri.coplanar) == 0:
+            return sorted({(int(min(a, b)), int(max(a, b))) for simplex in tri.simplices
+                           for a, b in itertools.combinations(simplex, 2)})
+    return voronoi_neighbours(data)
+
+
+def gabriel_edges(data: torch.Tensor) -> list[tuple[int, int]]:
+    """Pairs ``k < l`` with no other point strictly closer to their midpoint than they are (the Gabriel graph).
+
+    These are the Delaunay edges whose *midpoint* lies on the shared Voronoi facet: a subset of them.
+    """
+    check_points(data, "data")
+    x = data.detach().cpu().double()
+    i, j = torch.triu_indices(x.shape[0], x.shape[0], offset=1)
+    mid = 0.5 * (x[i] + x[j])
+    radius2 = 0.25 * ((x[i] - x[j]) ** 2).sum(1)
+    dist2 = ((x[None] - mid[:, None]) ** 2).sum(2)                      # (pairs, n)
+    dist2[torch.arange(i.numel()), i] = math.inf
+    dist2[torch.arange(i.numel()), j] = math.inf
+    keep = (dist2 >= radius2[:, None]).all(1)
+    return [(int(a), int(b)) for a, b in zip(i[keep], j[keep])]
+
+
+def small_t_constants(data: torch.Tensor) -> dict:
+    """``lim_{t -> 0} s_t^4 Lip(grad log p^_t) / a_t^2`` and the bounds around it, for the training set ``data``.
+
+    ``"delaunay"``: ``max_{(k,l) Delaunay} |x_k - x_l|^2 / 4`` (the limit), reached by the pair
+    ``"delaunay_edge"``; ``"gabriel"``: the same maximum over Gabriel edges only (midpoint on the facet);
+    ``"min_distance"``: ``min_{k != l} |x_k - x_l|^2 / 4`` (the paper's rate constant, a lower bound);
+    ``"diameter"``: ``max_{k, l} |x_k - x_l|^2 / 4`` (Popoviciu's bound on any posterior variance); and
+    the numbers of Delaunay and Gabriel edges.
+    """
+    check_points(data, "data")
+    x = data.detach().cpu().double()
+    sq = lambda pair: 0.25 * ((x[pair[0]] - x[pair[1]]) ** 2).sum().item()
+    delaunay, gabriel = delaunay_edges(x), gabriel_edges(x)
+    best = max(delaunay, key=sq)
+    all_pairs = list(itertools.combinations(range(x.shape[0]), 2))
+    return {"delaunay": sq(best), "delaunay_edge": list(best), "gabriel": max(map(sq, gabriel)),
+            "min_distance": min(map(sq, all_pairs)), "diameter": max(map(sq, all_pairs)),
+            "num_delaunay_edges": len(delaunay), "num_gabriel_edges": len(gabriel)}
+
+
+def square_mixture_lipschitz(t, variance: float = 0.25) -> float:
+    """``sup_x |grad^2 log p_t(x)|_2`` for ``P_0 = (1/4) sum_k N(mu_k, v I)``, ``mu_k = (+-1, +-1)``.
+
+    ``p_t`` is a product over the two coordinates of ``(N(a_t, c) + N(-a_t, c))/2``, ``c = a_t^2 v + s_t^2``,
+    whose second log-derivative is ``-1/c + (a_t^2/c^2) sech^2(a_t x_j / c)``, in ``(-1/c, (a_t^2 - c)/c^2]``.
+    So the supremum is ``max((a_t^2 - c)/c^2, 1/c)``: the first is reached at ``x = 0``, the second only as
+    ``|x| -> inf``. For ``v = 1/4`` it is 12 as ``t -> 0``.
+    """
+    t = check_time(t)
+    if not (isinstance(variance, (int, float)) and math.isfinite(variance) and variance > 0):
+        raise ValueError(f"variance must be a finite number > 0, got {variance!r}")
+    a2 = alpha(t) ** 2
+    c = a2 * variance + sigma(t) ** 2
+    return max((a2 - c) / c ** 2, 1 / c)
 
 
 def gaussian_lipschitz(cov: torch.Tensor, t) -> float:
