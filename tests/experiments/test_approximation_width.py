@@ -178,7 +178,10 @@ def test_committed_results_load_and_give_the_chapter_numbers():
     results = load_results("approximation_width", "cpu")["results"]
     assert E.verdict(results) == {"empirical_slope_above_threshold": True, "true_width_bounded": True,
                                   "separation_at_largest_n": True, "duplicates_match_n_minus_m": False,
-                                  "duplicates_below_n": True, "empirical_more_width_at_small_t": False}
+                                  "duplicates_below_n": True, "empirical_more_width_at_small_t": False,
+                                  "one_layer_equals_empirical_score": True, "every_unit_needed": True,
+                                  "full_network_exact": True, "merged_units_are_distinct_points": True,
+                                  "merged_network_exact": True, "fewer_merged_units_fail": True}
     f = E.facts(results)
     assert f["ch04_slope"] == "2.39 [1.95, 2.94]" and f["ch04_slope_N"] == 3.89
     assert f["ch04_min_uncensored_n"] == 2 and f["ch04_true_max"] == 8.0

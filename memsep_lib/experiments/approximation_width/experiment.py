@@ -46,7 +46,8 @@ DESCRIPTION = "Theorem 5.1: smallest ReLU width W*(n) fitting the empirical vs t
 COST = {
     "ci": {"minutes": 0.3, "hardware": "2 CPU cores", "basis": "measured: 18 s"},
     "cpu": {"minutes": 20, "hardware": "2 CPU cores",
-            "basis": "measured: 1212 s (1 training thread, shared machine); not rerun since the censored fits"},
+            "basis": "measured: 1212 s (1 training thread, lightly loaded machine); rerun with the current code in "
+                     "5679 s at load ~7, with bit-identical width searches"},
     "paper": {"minutes": 10, "hardware": "1 GPU",
               "basis": "estimate: bounded by the config's 420 s time budget plus the last width; not measured"},
 }
