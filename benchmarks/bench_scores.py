@@ -1,19 +1,24 @@
-"""Benchmark of memsep_lib.scores.empirical_score (float32, CPU) — one summary line per dataset.
+"""Benchmark of memsep_lib.scores.empirical_score (float32, CPU) against the two-matmul floor and the naive kernel.
 
-Datasets: synthetic standard normal points, and the CIFAR-10 training images (scaled to [-1, 1],
+Datasets: synthetic standard normal points, and the CIFAR-10 training images (``to_model_range``: [-1, 1],
 flattened to d = 3072) when ``MEMSEP_DATA_DIR`` holds ``cifar10_train.npz``. For each, in one run:
 
-- speed: time of empirical_score for B=1024 queries against n=50,000 points in d=3072 at t=1e-3,
-  divided by the time of the two matrix products of the same shapes ((B,d)x(d,n) and (B,n)x(n,d))
-  (target <= 1.1); the same at t=1 (weights spread over many points: the dense path); and the naive
-  float32 kernel of public code (cdist -> softmax -> matmul) against the same two matmuls;
-- memory: peak resident memory added by one empirical_score call, in a fresh subprocess;
-- accuracy at t=1e-3, against a float64 reference evaluated at the same float32 inputs (energies of
-  the points near the top from explicit differences): the worst error on midpoints a_t (x_i + x_j)/2,
-  where two weights tie, in units of sqrt(d)/s_t (target <= 1e-3), and the relative error on draws
-  from P^_t (target <= 1e-4), for memsep and for the naive kernel.
+- speed: time of empirical_score for B=1024 queries (draws from P^_t) against n=50,000 points in d=3072,
+  divided by the time of the two matrix products of the same shapes ((B,d)x(d,n) and (B,n)x(n,d)), at
+  t=1e-3 (the weights sit on one or two points), t=1 and t=3 (on CIFAR-10 the weights spread over many
+  images: the dense path and its second matrix product); target <= 1.1. Beside it the naive float32 kernel
+  of public code (cdist -> softmax -> matmul) at t=1e-3;
+- memory: peak resident memory added by one empirical_score call (the largest over the three t), in a
+  fresh subprocess;
+- accuracy against a float64 reference evaluated at the same float32 inputs, for memsep and for the naive
+  kernel: the worst error on midpoints a_t (x_i + x_j)/2, where two weights tie, in units of sqrt(d)/s_t
+  (target <= 1e-3 at t=1e-3), and the relative error on draws from P^_t (target <= 1e-4).
 
-Timings are best-of-k with the candidates interleaved, so that load on a shared machine hits all alike.
+Timings: the candidates run interleaved, ``--repeats`` times each after one warm-up call, so that load on a
+shared machine hits all alike; the ratios are medians, in wall time and in CPU time (the CPU time of this
+process, steadier under load; with one thread the two agree on an idle machine). Set OMP_NUM_THREADS.
+
+The run ends with one summary line per dataset.
 
 Usage: python benchmarks/bench_scores.py [--n 50000 --d 3072 --batch 1024 --repeats 3]
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -33,9 +39,10 @@ import torch
 from memsep_lib.process import alpha, sigma
 from memsep_lib.scores import empirical_score
 
-T_EVAL = 1e-3          # small t: the weights sit on one or two points (midpoints: an exact tie)
-T_DENSE = 1.0          # large t: on CIFAR-10 the weights spread over many images
-CHECKED = 256          # queries in the accuracy comparison
+T_EVAL = 1e-3             # small t: the weights sit on one or two points (midpoints: an exact tie)
+T_TIMED = (T_EVAL, 1.0, 3.0)
+CHECKED = 256             # queries in the accuracy comparison
+REFERENCE_TOP = 64        # reference: explicit float64 differences for this many points per query
 
 
 def _synthetic(n, d, seed=0):
@@ -43,15 +50,15 @@ def _synthetic(n, d, seed=0):
 
 
 def _cifar10(n, d):
-    """The first ``n`` CIFAR-10 training images in [-1, 1], flattened (HWC order) to ``(n, 3072)``."""
-    from memsep_lib.data import load_cifar10
+    """The first ``n`` CIFAR-10 training images in [-1, 1], flattened to ``(n, 3072)``."""
+    from memsep_lib.data import load_cifar10, to_model_range
 
     if d != 3072:
         raise SystemExit(f"CIFAR-10 images have d=3072, got --d {d}")
     images, _ = load_cifar10("train", data_dir=os.environ["MEMSEP_DATA_DIR"], allow_download=False)
     if n > len(images):
         raise SystemExit(f"--n {n} exceeds the {len(images)} CIFAR-10 training images")
-    return torch.from_numpy(images[:n]).reshape(n, -1).float().div_(127.5).sub_(1.0)
+    return to_model_range(images[:n]).reshape(n, -1).contiguous()
 
 
 def _datasets(n, d):
@@ -82,17 +89,20 @@ def naive_score(x, t, data):
     return (w @ scaled - x) / s2
 
 
-def reference_score(x, t, data, k=64):
-    """Float64 reference at the (float32) inputs: float64 expanded energies for every point, replaced by
-    explicit float64 differences for the ``k`` lowest of each query (checked to leave > 60 logits to the rest)."""
+def reference_score(x, t, data):
+    """Float64 reference at the (float32) inputs: float64 energies ``|x|^2/2 - a x.x_i + a^2 |x_i|^2/2`` for
+    every point, replaced by explicit float64 differences for the ``REFERENCE_TOP`` lowest of each query.
+    The expanded energies are off by at most ~``1e-16 (sqrt(d) + 16) |x|^2`` (checked below: under 1e-9
+    logits, or the point is more than 60 logits below the top)."""
     a, s2 = alpha(t), sigma(t) ** 2
     x64, data64 = x.double(), data.double()
     energy = 0.5 * (x64.square().sum(1, keepdim=True) + a * a * data64.square().sum(1)) - a * (x64 @ data64.T)
-    k = min(k, data.shape[0])
+    k = min(REFERENCE_TOP, data.shape[0])
     low, idx = energy.topk(k, dim=1, largest=False)
     if k < data.shape[0]:
         gap = (energy.kthvalue(k + 1, dim=1).values - low[:, 0]) / s2
-        assert bool((gap > 60).all()), "reference: more than k points near the top; raise k"
+        bound = 1.2e-16 * (math.sqrt(x.shape[1]) + 16) * energy.abs().amax(1) / s2
+        assert bool(((gap > 60) | (bound < 1e-9)).all()), "reference: raise REFERENCE_TOP"
     for b in range(0, x.shape[0], 16):                      # (16, k, d) float64 at a time
         diff = x64[b:b + 16, None, :] - a * data64[idx[b:b + 16]]
         energy[b:b + 16].scatter_(1, idx[b:b + 16], 0.5 * diff.square().sum(-1))
@@ -100,25 +110,25 @@ def reference_score(x, t, data, k=64):
     return (a * (w @ data64) - x64) / s2
 
 
-def _errors(score_fn, x, mid, ref_x, ref_mid, t):
-    """(worst midpoint error in sqrt(d)/s_t, relative error on draws) against the float64 references."""
-    unit = math.sqrt(x.shape[1]) / sigma(t)
-    err_mid = (score_fn(mid).double() - ref_mid).norm(dim=1).max().item() / unit
-    err_x = ((score_fn(x).double() - ref_x).norm() / ref_x.norm()).item()
-    return err_mid, err_x
+def _errors(score, ref, t, midpoints):
+    """Worst error in sqrt(d)/s_t (midpoints) or relative error (draws) against the float64 reference."""
+    if midpoints:
+        return (score.double() - ref).norm(dim=1).max().item() * sigma(t) / math.sqrt(ref.shape[1])
+    return ((score.double() - ref).norm() / ref.norm()).item()
 
 
-def _best_times(fns, repeats):
-    """Best-of-``repeats`` wall time of each function, interleaved (after one warm-up call each)."""
-    best = [math.inf] * len(fns)
+def _median_times(fns, repeats):
+    """Median wall and CPU times of each function, interleaved, after one warm-up call each."""
     for fn in fns:
         fn()
+    wall, cpu = [[] for _ in fns], [[] for _ in fns]
     for _ in range(repeats):
         for k, fn in enumerate(fns):
-            start = time.perf_counter()
+            w0, c0 = time.perf_counter(), time.process_time()
             fn()
-            best[k] = min(best[k], time.perf_counter() - start)
-    return best
+            cpu[k].append(time.process_time() - c0)
+            wall[k].append(time.perf_counter() - w0)
+    return [statistics.median(v) for v in wall], [statistics.median(v) for v in cpu]
 
 
 def _vm_kib(key):
@@ -130,45 +140,54 @@ def _vm_kib(key):
 
 
 def memory_probe(name, n, d, B):
-    """Run in a fresh process: peak RSS growth (MiB) caused by one empirical_score call."""
+    """Run in a fresh process: peak RSS growth (MiB) caused by empirical_score calls at each timed t."""
     data = _datasets(n, d)[name]()
-    x, _ = _queries(data, T_EVAL, B)
+    queries = [_queries(data, t, B)[0] for t in T_TIMED]
+    with open("/proc/self/clear_refs", "w") as f:                # reset the peak (loading the data had one)
+        f.write("5")
     before = _vm_kib("VmRSS")
-    empirical_score(x, T_EVAL, data)
+    for t, x in zip(T_TIMED, queries):
+        empirical_score(x, t, data)
     print((_vm_kib("VmHWM") - before) / 1024)
 
 
 def bench(name, n, d, B, repeats):
-    data = _datasets(n, d)[name]().contiguous()
-    x, mid = _queries(data, T_EVAL, B)
-    x_dense, _ = _queries(data, T_DENSE, B)
+    data = _datasets(n, d)[name]()
+    queries = {t: _queries(data, t, B) for t in T_TIMED}
+    x0 = queries[T_EVAL][0]
     weights = torch.rand(B, n)
-    t_floor, t_memsep, t_dense, t_naive = _best_times([
-        lambda: (x @ data.T, weights @ data),
-        lambda: empirical_score(x, T_EVAL, data),
-        lambda: empirical_score(x_dense, T_DENSE, data),
-        lambda: naive_score(x, T_EVAL, data),
-    ], repeats)
+    fns = [lambda: (x0 @ data.T, weights @ data)]
+    fns += [(lambda t: lambda: empirical_score(queries[t][0], t, data))(t) for t in T_TIMED]
+    fns += [lambda: naive_score(x0, T_EVAL, data)]
+    wall, cpu = _median_times(fns, repeats)
     del weights
+    ratio_wall = [w / wall[0] for w in wall[1:]]
+    ratio_cpu = [c / cpu[0] for c in cpu[1:]]
 
     probe = subprocess.run([sys.executable, __file__, f"--memory-probe={name}", f"--n={n}", f"--d={d}",
                             f"--batch={B}"], capture_output=True, text=True, check=True)
     peak_mib = float(probe.stdout.strip())
 
-    x, mid = x[:CHECKED], mid[:CHECKED]
-    refs = reference_score(x, T_EVAL, data), reference_score(mid, T_EVAL, data)
-    mem_mid, mem_x = _errors(lambda y: empirical_score(y, T_EVAL, data), x, mid, *refs, T_EVAL)
-    nai_mid, nai_x = _errors(lambda y: naive_score(y, T_EVAL, data), x, mid, *refs, T_EVAL)
-    # the best a float32 result can do: the exact score rounded to float32
-    round_mid, _ = _errors(lambda y: reference_score(y, T_EVAL, data).float(), x, mid, *refs, T_EVAL)
+    errors = {}
+    for t in T_TIMED:
+        x, mid = (q[:CHECKED] for q in queries[t])
+        for label, q, is_mid in (("midpoints", mid, True), ("draws", x, False)):
+            ref = reference_score(q, t, data)
+            errors[t, label] = tuple(_errors(score, ref, t, is_mid) for score in (
+                empirical_score(q, t, data), naive_score(q, t, data), ref.float()))   # memsep, naive, rounding
+        print(f"bench_scores[{name}] accuracy at t={t:g} (memsep vs naive, float32 rounding alone): midpoints "
+              "{:.1e} vs {:.1e} ({:.1e}) sqrt(d)/s_t, draws {:.1e} vs {:.1e} ({:.1e}) relative".format(
+                  *errors[t, "midpoints"], *errors[t, "draws"]), flush=True)
 
-    print(f"bench_scores[{name}]: B={B} n={n} d={d} float32 cpu({torch.get_num_threads()} threads) | "
-          f"memsep / two matmuls = {t_memsep / t_floor:.2f} at t={T_EVAL:g} (target <= 1.1), "
-          f"{t_dense / t_floor:.2f} at t={T_DENSE:g} | naive cdist-softmax-matmul / two matmuls = "
-          f"{t_naive / t_floor:.2f} | memsep peak extra memory = {peak_mib:.0f} MiB | error at t={T_EVAL:g} "
-          f"(memsep vs naive): midpoints {mem_mid:.1e} vs {nai_mid:.1e} sqrt(d)/s_t (<= 1e-3; float32 "
-          f"rounding alone {round_mid:.1e}), "
-          f"P^_t draws {mem_x:.1e} vs {nai_x:.1e} relative (<= 1e-4)", flush=True)
+    threads = torch.get_num_threads()
+    speed = ", ".join(f"{rw:.2f} (cpu {rc:.2f}) at t={t:g}" for t, rw, rc in zip(T_TIMED, ratio_wall, ratio_cpu))
+    mid, draws = errors[T_EVAL, "midpoints"], errors[T_EVAL, "draws"]
+    return (f"bench_scores[{name}]: B={B} n={n} d={d} float32 cpu({threads} thread{'s' * (threads > 1)}), "
+            f"median of {repeats} | memsep / two matmuls = {speed} (target <= 1.1) | naive cdist-softmax-matmul / "
+            f"two matmuls = {ratio_wall[-1]:.2f} (cpu {ratio_cpu[-1]:.2f}) | two matmuls {wall[0]:.1f} s | memsep "
+            f"peak extra memory {peak_mib:.0f} MiB | error at t={T_EVAL:g}, memsep vs naive: midpoints {mid[0]:.1e} "
+            f"vs {mid[1]:.1e} sqrt(d)/s_t (target <= 1e-3; float32 rounding alone {mid[2]:.1e}), P^_t draws "
+            f"{draws[0]:.1e} vs {draws[1]:.1e} relative (target <= 1e-4)")
 
 
 def main():
@@ -176,13 +195,13 @@ def main():
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--d", type=int, default=3072)
     parser.add_argument("--batch", type=int, default=1024)
-    parser.add_argument("--repeats", type=int, default=3, help="best of this many timed calls each")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls of each candidate (median)")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_probe:
         return memory_probe(args.memory_probe, args.n, args.d, args.batch)
-    for name in _datasets(args.n, args.d):
-        bench(name, args.n, args.d, args.batch, args.repeats)
+    summaries = [bench(name, args.n, args.d, args.batch, args.repeats) for name in _datasets(args.n, args.d)]
+    print("\n".join(summaries), flush=True)
 
 
 if __name__ == "__main__":

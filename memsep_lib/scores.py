@@ -1,49 +1,62 @@
-"""The empirical score and the posterior of ``X_0`` given ``X_t`` under the empirical law.
+r"""The empirical score and the posterior of :math:`X_0` given :math:`X_t` under the empirical law.
 
-For training data ``x_1..x_n`` the noised empirical law is
-``P^_t = (1/n) sum_i N(a_t x_i, s_t^2 I)``. With softmax weights
+For training data :math:`x_1, \dots, x_n` the noised empirical law is
+:math:`\hat P_t = \frac{1}{n} \sum_i N(a_t x_i, s_t^2 I)`. With the posterior weights
 
-    w_i(x) = softmax_i( -|x - a_t x_i|^2 / (2 s_t^2) )                 (posterior P(X_0 = x_i | X_t = x))
+.. math::
 
-the empirical score, the posterior mean and covariance, and the Hessian of ``log p^_t`` are
+    w_i(x) = \mathrm{softmax}_i\Big(-\frac{\|x - a_t x_i\|^2}{2 s_t^2}\Big) = P(X_0 = x_i \mid X_t = x)
 
-    grad log p^_t(x)   = sum_i w_i(x) (a_t x_i - x) / s_t^2
-    E[X_0 | X_t = x]   = sum_i w_i(x) x_i                               (Tweedie: score = (a_t E[X_0|x] - x)/s_t^2)
-    Cov[X_0 | X_t = x] = sum_i w_i(x) (x_i - m)(x_i - m)^T
-    grad^2 log p^_t(x) = -I / s_t^2 + (a_t^2 / s_t^4) Cov[X_0 | X_t = x]
+the empirical score, the posterior mean and covariance, and the Hessian of :math:`\log \hat p_t` are
 
-Accuracy at small ``t`` in float32. The fast way to get all ``n`` logits is a matrix product,
-``-|x - a x_i|^2 = -|x|^2 + 2 a x.x_i - a^2 |x_i|^2``, but the three terms are of size ``|x|^2 ~ d``
-while their sum is of size ``s_t^2 d``: in float32 the logits then carry errors of order
-``1e-7 d / s_t^2`` (about 0.3 at ``d = 3072``, ``t = 1e-3``), which is enough to get the weights of two
-nearly tied training points badly wrong; the naive float32 kernel (cdist -> softmax -> matmul) is
-wrong by up to 30% of the score scale at midpoints between CIFAR-10 images.
+.. math::
 
-How :func:`empirical_score` stays exact at the cost of about one matrix product. One pass over
-chunks of the data:
+    \nabla \log \hat p_t(x) &= \sum_i w_i(x)\, \frac{a_t x_i - x}{s_t^2}
+        = \frac{a_t\, E[X_0 \mid X_t = x] - x}{s_t^2} \quad \text{(Tweedie)}, \\
+    E[X_0 \mid X_t = x] &= \sum_i w_i(x)\, x_i, \\
+    \mathrm{Cov}[X_0 \mid X_t = x] &= \sum_i w_i(x)\, (x_i - m)(x_i - m)^\top, \\
+    \nabla^2 \log \hat p_t(x) &= -\frac{I}{s_t^2} + \frac{a_t^2}{s_t^4}\, \mathrm{Cov}[X_0 \mid X_t = x].
 
-1. ``G_i = a x.x_i - a^2 |x_i|^2 / 2`` (``= |x|^2/2 - |x - a x_i|^2/2``) for the whole chunk by one
-   matrix product in the working dtype (``torch.addmm`` folds the norms in), kept *unscaled* by
-   ``1/s_t^2`` so that nothing overflows at any ``t``; a running per-query maximum ``m``.
-2. The float32 error of ``G_i`` is bounded by ``eps (sqrt(d) + 16) (a |x||x_i| + a^2 |x_i|^2 / 2 + |m|)``
-   (measured errors are below 3 ``eps`` times that scale; ``sqrt(d)`` is the random-walk growth of
-   rounding in a length-``d`` sum). A point whose ``G_i`` lies more than ``40 + log n`` logits plus
-   twice that bound below ``m`` carries, exactly, less than ``e^-40 / n`` of the largest weight:
-   together such points weigh less than ``e^-40`` (float64 cannot see them).
-3. The few points within that margin (one or two per query at small ``t``: the logits of different
-   training points differ by ``|x_i - x_j|^2 / s_t^2``, far more than the error) are recomputed
-   exactly in float64 from the differences ``x - a x_i`` and accumulated with a float64 online
-   log-sum-exp of the *energies* ``|x - a x_i|^2 / 2`` (shifted by their running minimum before the
-   division by ``s_t^2``: ``exp`` never sees a huge argument, so the result is finite for every
-   ``t`` that ``check_time`` accepts). The second matrix product is not needed at all.
-4. A query with more than ``num_candidates`` points within the margin of a chunk (large ``t``, where
-   the weights are spread and the float32 error ``eps d / s_t^2`` is small) takes that chunk through
-   the dense path: ``exp`` of its logits and the second matrix product, in the working dtype, with
-   its own running maximum; the two parts are combined in float64 at the end.
+**Accuracy at small t in float32.** The fast way to get all :math:`n` logits is a matrix product,
+:math:`-\|x - a x_i\|^2 = -\|x\|^2 + 2a\, x \cdot x_i - a^2 \|x_i\|^2`, but the three terms are of size
+:math:`\|x\|^2 \sim d` while their sum is of size :math:`s_t^2 d`: in float32 the logits carry errors of order
+:math:`10^{-7} d / s_t^2` (about 0.3 at :math:`d = 3072`, :math:`t = 10^{-3}`), enough to get the weights of two
+nearly tied training points badly wrong; the naive float32 kernel (cdist, softmax, matmul) is wrong by up to
+30% of the score scale at midpoints between CIFAR-10 images.
 
-So the cost is one matrix product at small and moderate ``t`` and two at large ``t``, plus a few
-passes over the ``B x chunk`` logits; memory is one ``B x chunk`` buffer (and its mask) plus small
-float64 blocks. :func:`posterior_cov` and the Hessian work from explicit float64 differences.
+**How** :func:`empirical_score` **stays exact at the cost of about one matrix product** (two at large
+:math:`t`, where the weights spread). One pass over chunks of the data, then one float64 pass over a few points:
+
+1. :math:`G_i = a\, x \cdot x_i - a^2 \|x_i\|^2 / 2` (:math:`= \|x\|^2/2 - \|x - a x_i\|^2/2`) for the whole
+   chunk by one matrix product in the working dtype (``torch.addmm`` folds the norms in), kept unscaled by
+   :math:`1/s_t^2` so that nothing overflows at any :math:`t`; per query the :math:`k + 1` largest values
+   (``topk``, :math:`k` = ``num_candidates``) and the running maximum :math:`m`.
+2. The float32 error of :math:`G_i` is bounded by
+   :math:`\varepsilon (\sqrt{d} + 16)(a \|x\| \|x_i\| + a^2 \|x_i\|^2 / 2 + |m|)` (measured errors are below
+   :math:`3 \varepsilon` times that scale; :math:`\sqrt{d}` is the random-walk growth of rounding in a
+   length-:math:`d` sum). A point whose :math:`G_i` lies more than :math:`40 + \log n` logits plus twice that
+   bound below :math:`m` carries less than :math:`e^{-40}/n` of the largest weight: together such points weigh
+   less than :math:`e^{-40}` (float64 cannot see them).
+3. A query with at most :math:`k` points of the chunk within that margin *lists* them (indices only; one or
+   two per query at small :math:`t`, where the logits of different training points differ by far more than
+   the error). A query with more (*dense*: large :math:`t`, small float32 error) sums the chunk's points in
+   the working dtype (``exp`` of its logits shifted by :math:`m`, the second matrix product, for the dense
+   queries only), except those among its :math:`k` largest so far whose float32 weight error could exceed
+   :math:`10^{-12}` of the largest weight (within :math:`\log(1.72\, \delta / 10^{-12})` logits of the top,
+   :math:`\delta` = twice the bound over :math:`s_t^2`): it lists those. Where the bound exceeds a logit (tiny
+   :math:`t`, a cluster of near-duplicates) every point within the margin is listed, however many.
+4. At the end, with the final maxima, listed points below the margin are dropped and the rest recomputed in
+   float64 from the explicit differences :math:`x - a x_i` (queries with equally many points together, in
+   blocks that stay in cache), with weights :math:`\exp(-(E_i - e)/s_t^2)`, :math:`E_i = \|x - a x_i\|^2/2`,
+   relative to :math:`e = \|x\|^2/2 - m`: within the error bound of the smallest :math:`E_i`, so ``exp``
+   never sees a huge argument and the result is finite for every :math:`t` that ``check_time`` accepts
+   (where the bound exceeds 16 logits, :math:`e` is the smallest :math:`E_i`, from one more pass). The
+   exact and dense parts are combined in float64.
+
+Cost: one matrix product and one ``topk`` per chunk, plus ``exp`` and the second matrix product over the
+rows of dense queries, plus :math:`O(d)` float64 work per recomputed point. Memory: one :math:`B \times`
+chunk buffer of logits (two when some queries are dense), the index lists, float64 blocks of :math:`2^{18}`
+elements. :func:`posterior_cov` and the Hessian work from explicit float64 differences.
 """
 
 from __future__ import annotations
@@ -66,14 +79,17 @@ __all__ = [
 
 # Memory budget (number of tensor elements) for one chunk of intermediate results.
 _CHUNK_ELEMENTS = 1 << 24
-# Float64 elements in one block of exactly recomputed (query, point) pairs.
-_PAIR_ELEMENTS = 1 << 22
-# Logits (in units of 1) below the row maximum beyond which a point is dropped: e^-_DROP_LOGITS / n each.
+# Float64 elements in one block of exactly recomputed points (small enough to stay in cache).
+_PAIR_ELEMENTS = 1 << 18
+# Logits below the row maximum beyond which a point is dropped: e^-_DROP_LOGITS / n of the largest weight each.
 _DROP_LOGITS = 40.0
-_DROP_EXTRA = 1.0
-_ENERGY_ELEMENTS = 1 << 22
 # Default most points per query and chunk recomputed exactly before the dense path takes over.
 _NUM_CANDIDATES = 16
+# Dense rows: a point is recomputed exactly when its float32 weight error could exceed this fraction of the
+# largest weight (``e^delta - 1 <= 1.72 delta`` for a logit error ``delta <= 1``).
+_DENSE_TOL = 1e-12
+# Exact part: weights relative to |x|^2/2 - m (no extra pass) while the float32 error bound is below this many logits.
+_SHIFT_LOGITS = 16.0
 
 
 def _check_inputs(x, t, data, *, scan_data: bool = True):
@@ -120,88 +136,135 @@ def _finite_in(value: torch.Tensor, dtype: torch.dtype, what: str, t: float) -> 
 
 
 class _ExactPart:
-    """Float64 online log-sum-exp over the points whose energies ``E = |x - a x_i|^2 / 2`` are recomputed exactly.
+    """Float64 online log-sum-exp over the points whose energies ``E_i = |x - a x_i|^2 / 2`` are recomputed exactly.
 
-    Per query: ``e_min`` (smallest energy so far), ``z = sum exp(-(E - e_min)/s^2)`` and
-    ``s = sum exp(-(E - e_min)/s^2) x_i``. Points arrive as a regular ``(rows, k)`` layout (each row's
-    candidates, a prefix of them valid) and are handled in blocks small enough to stay in cache:
-    gather, explicit differences, energies, weights, one batched product for ``s``, merge.
+    Per query: a shift ``e`` (an energy), ``z = sum exp(-(E_i - e)/s^2)`` and ``s = sum exp(-(E_i - e)/s^2) x_i``.
+    Points arrive as lists of (query, point) pairs; queries with equally many pairs are handled together, as a
+    ``(queries, points)`` layout, in blocks small enough to stay in cache.
     """
 
-    def __init__(self, B: int, d: int, a: float, inv_s2: float, device):
-        self.a, self.inv_s2 = a, inv_s2
-        f64 = torch.float64
-        self.e_min = torch.full((B,), math.inf, dtype=f64, device=device)
-        self.z = torch.zeros(B, dtype=f64, device=device)
-        self.s = torch.zeros(B, d, dtype=f64, device=device)
+    def __init__(self, x64: torch.Tensor, a: float, inv_s2: float):
+        self.x64, self.a, self.inv_s2 = x64, a, inv_s2
+        self.e = x64.new_full(x64.shape[:1], math.inf)
+        self.z, self.s = torch.zeros_like(self.e), torch.zeros_like(x64)
 
-    def add(self, x64: torch.Tensor, c: torch.Tensor, rows: torch.Tensor, idx: torch.Tensor,
-            valid: torch.Tensor | None = None) -> None:
-        """Points ``c[idx[r]]`` for the queries ``rows`` (unique); ``valid`` masks ``idx`` (None: all)."""
-        R, k = idx.shape
-        d = x64.shape[1]
-        kb = max(1, min(k, _ENERGY_ELEMENTS // d))
-        rb = max(1, _ENERGY_ELEMENTS // (kb * d))
-        for r0 in range(0, R, rb):
-            rr = rows[r0:r0 + rb]
-            xr = x64.index_select(0, rr)[:, None, :]
-            for k0 in range(0, k, kb):
-                ii = idx[r0:r0 + rb, k0:k0 + kb]
-                pts = c[ii].to(torch.float64)                                  # (b, kb, d)
-                energy = 0.5 * torch.sub(xr, pts, alpha=self.a).square_().sum(2)  # explicit differences
-                if valid is not None:
-                    energy.masked_fill_(~valid[r0:r0 + rb, k0:k0 + kb], math.inf)
-                e_loc = energy.amin(1)
-                if k0 > 0:                                       # a later block may hold no valid point of a row
-                    keep = torch.isfinite(e_loc)
-                    if not bool(keep.all()):
-                        rr_k, energy, pts, e_loc = rr[keep], energy[keep], pts[keep], e_loc[keep]
-                    else:
-                        rr_k = rr
-                else:
-                    rr_k = rr
-                w = torch.exp((e_loc[:, None] - energy) * self.inv_s2)          # <= 1, the smallest is 1
-                self._merge(rr_k, e_loc, w.sum(1), torch.bmm(w[:, None, :], pts).squeeze(1))
+    def _blocks(self, data, rows, idx):
+        """``(queries, points, energies)`` for blocks of the pairs ``(rows[p], data[idx[p]])``; the points (float64)
+        live in a buffer that the next block overwrites."""
+        d = data.shape[1]
+        order = torch.argsort(rows, stable=True)
+        rows, idx = rows[order], idx[order]
+        counts = torch.bincount(rows, minlength=self.e.shape[0])
+        starts = torch.cumsum(counts, 0).sub_(counts)
+        size = min(max(_PAIR_ELEMENTS, d), rows.shape[0] * d)
+        buf32, buf64, diff_buf = data.new_empty(size), self.x64.new_empty(size), self.x64.new_empty(size)
+        for k in torch.unique(counts).tolist():
+            if k == 0:
+                continue
+            queries = (counts == k).nonzero().squeeze(1)
+            cols = idx[starts[queries, None] + torch.arange(k, device=idx.device)]      # (queries, k)
+            kb = max(1, min(k, size // d))
+            qb = max(1, size // (kb * d))
+            for q0 in range(0, queries.shape[0], qb):
+                qq = queries[q0:q0 + qb]
+                xq = self.x64.index_select(0, qq)[:, None, :]
+                for k0 in range(0, k, kb):
+                    ii = cols[q0:q0 + qb, k0:k0 + kb]
+                    shape, used = (*ii.shape, d), ii.numel() * d
+                    pts = torch.index_select(data, 0, ii.reshape(-1), out=buf32[:used].view(-1, d))
+                    pts = buf64[:used].view(shape).copy_(pts.view(shape))
+                    diff = torch.sub(xq, pts, alpha=self.a, out=diff_buf[:used].view(shape))   # explicit differences
+                    yield qq, pts, diff.square_().sum(2).mul_(0.5)
 
-    def _merge(self, rows, e_loc, z_loc, s_loc):
-        e_old = self.e_min.index_select(0, rows)
-        e_new = torch.minimum(e_old, e_loc)
-        f_old = torch.where(torch.isinf(e_old), 0.0, torch.exp((e_new - e_old) * self.inv_s2))
-        f_new = torch.exp((e_new - e_loc) * self.inv_s2)
-        self.z[rows] = self.z.index_select(0, rows) * f_old + z_loc * f_new
-        self.s[rows] = self.s.index_select(0, rows) * f_old[:, None] + s_loc * f_new[:, None]
-        self.e_min[rows] = e_new
+    def add(self, data: torch.Tensor, rows: torch.Tensor, idx: torch.Tensor, shift: torch.Tensor) -> None:
+        """The pairs ``(rows[p], data[idx[p]])``, weighted relative to ``shift`` (per query, float64): an energy at
+        most a few ``s^2`` above the query's smallest; where ``shift`` is inf, that smallest energy (one more pass)."""
+        if rows.shape[0] == 0:
+            return
+        missing = torch.isinf(shift.index_select(0, rows))
+        if bool(missing.any()):
+            shift = shift.clone()
+            for qq, _, energy in self._blocks(data, rows[missing], idx[missing]):
+                shift.scatter_reduce_(0, qq, energy.amin(1), "amin")
+        touched = torch.unique(rows)
+        e_old = self.e.index_select(0, touched)
+        e_new = torch.minimum(e_old, shift.index_select(0, touched))
+        factor = torch.where(torch.isinf(e_old), 0.0, torch.exp((e_new - e_old) * self.inv_s2))
+        self.z.index_copy_(0, touched, self.z.index_select(0, touched).mul_(factor))
+        self.s.index_copy_(0, touched, self.s.index_select(0, touched).mul_(factor[:, None]))
+        self.e.index_copy_(0, touched, e_new)
+        for qq, pts, energy in self._blocks(data, rows, idx):
+            w = torch.exp((self.e.index_select(0, qq)[:, None] - energy).mul_(self.inv_s2))
+            self.z.index_add_(0, qq, w.sum(1))
+            self.s.index_add_(0, qq, torch.bmm(w[:, None, :], pts).squeeze(1))
+
+
+class _DensePart:
+    """Working-dtype sums over the points of dense (query, chunk) pairs: per query a shift ``m_d`` (a value of
+    ``G``), ``Z_d = sum exp((G_i - m_d)/s^2)`` and ``S_d = sum exp((G_i - m_d)/s^2) x_i``."""
+
+    def __init__(self, g: torch.Tensor, d: int, inv_s2: float):
+        self.inv_s2, self.buf = inv_s2, None
+        self.exp_floor = math.log(torch.finfo(g.dtype).tiny) + 1.0   # exp below this is negligible (and slow)
+        self.m = g.new_full(g.shape[:1], -math.inf)
+        self.z, self.s = g.new_zeros(g.shape[:1]), g.new_zeros(g.shape[0], d)
+
+    def add(self, g, c, rows, shift, skip_rows, skip_cols) -> None:
+        """Rows ``rows`` of the chunk ``g`` of ``G`` (points ``c``) with their new shift ``shift`` (>= those rows of
+        ``g``), leaving out the entries ``(skip_rows, skip_cols)`` (``skip_rows`` counts positions in ``rows``)."""
+        full = rows.shape[0] == g.shape[0]
+        if full:
+            w = g
+        else:
+            if self.buf is None:                                 # laid out like g (see its row stride)
+                self.buf = torch.empty(g.shape[0], g.stride(0), dtype=g.dtype, device=g.device)
+            w = torch.index_select(g, 0, rows, out=self.buf[:rows.shape[0], :g.shape[1]])
+        w.sub_(shift[:, None]).mul_(self.inv_s2).clamp_min_(self.exp_floor).exp_()
+        w.index_put_((skip_rows, skip_cols), torch.zeros((), dtype=w.dtype, device=w.device))
+        m_old = self.m if full else self.m.index_select(0, rows)
+        rescale = torch.exp((m_old.double() - shift.double()) * self.inv_s2).to(w.dtype)
+        if full:
+            self.m = shift
+            self.z.mul_(rescale).add_(w.sum(1))
+            self.s.mul_(rescale[:, None]).addmm_(w, c)
+        else:
+            self.m.index_copy_(0, rows, shift)
+            self.z.index_copy_(0, rows, self.z.index_select(0, rows).mul_(rescale).add_(w.sum(1)))
+            self.s.index_copy_(0, rows, torch.addmm(self.s.index_select(0, rows).mul_(rescale[:, None]), w, c))
 
 
 def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size: int | None,
                       num_candidates: int) -> torch.Tensor:
-    """``E[X_0 | X_t = x] = sum_i w_i(x) x_i`` in float64, shape ``(B, d)``, in one pass over chunks of ``data``.
-
-    See the module docstring for the method. Per chunk and query, the ``k = num_candidates`` largest
-    logits and the margin decide: a query with at most ``k`` points within the margin has exactly those
-    recomputed (exact part; the rest is negligible); a query with more has its top ``k`` recomputed
-    and the rest summed in the working dtype (dense part: ``m_d``, the running maximum logit of its
-    points, ``Z_d = sum exp((G_i - m_d)/s^2)``, ``S_d = sum exp(...) x_i``) -- unless the float32 error
-    bound exceeds a logit (tiny ``t`` with a cluster of near-duplicates), where all of them are recomputed.
-    """
+    """``E[X_0 | X_t = x] = sum_i w_i(x) x_i`` in float64, shape ``(B, d)``: one pass over chunks of ``data``,
+    then the listed points recomputed exactly (steps 1-6 of the module docstring)."""
     a, s2 = alpha(t), sigma(t) ** 2
     (B, d), n = x.shape, data.shape[0]
-    dev, dt = x.device, x.dtype
-    f64 = torch.float64
+    dev, dt, f64 = x.device, x.dtype, torch.float64
     chunk = min(_chunk_rows(chunk_size, B, n), n)
-    k = num_candidates
-    inv_s2 = 1.0 / s2
+    k, inv_s2 = num_candidates, 1.0 / s2
     err_const = _matmul_unit_roundoff(x) * (math.sqrt(d) + 16.0)
-    drop = (_DROP_LOGITS + _DROP_EXTRA * math.log(n)) * s2        # in energy units (logits times s^2)
-    exp_floor = math.log(torch.finfo(dt).tiny) + 1.0               # exp below this is negligible (and slow)
+    drop = (_DROP_LOGITS + math.log(n)) * s2                     # in energy units (logits times s^2)
 
     x64 = x.to(f64)
     x_norm = torch.linalg.vector_norm(x64, dim=1)
     m = torch.full((B,), -math.inf, dtype=dt, device=dev)        # running max of G over all points
     err = torch.zeros(B, dtype=f64, device=dev)                  # running bound on the error of G
-    m_d = z_d = s_d = None                                       # dense part, allocated when first needed
-    exact = _ExactPart(B, d, a, inv_s2, dev)
-    g_buf = torch.empty(B * chunk, dtype=dt, device=dev)
+    exact, dense = _ExactPart(x64, a, inv_s2), None
+    listed: list[tuple[torch.Tensor, ...]] = []                  # (rows, data indices, G) to recompute exactly
+    best = None                                                  # each row's k largest values of G so far
+    # row stride of the logit buffer: a multiple of 16 elements that is not one of 32 (a power-of-two or
+    # unaligned stride makes the matrix product writing it 10-20% slower on CPU: cache-set conflicts)
+    g_buf = torch.empty(B, 16 * (math.ceil(chunk / 16) | 1), dtype=dt, device=dev)
+
+    def recompute_listed(threshold):                             # drop what the final maxima make negligible
+        if not listed:
+            return
+        rows, idx, val = (torch.cat(v) for v in zip(*listed))
+        keep = val.to(f64) >= threshold.index_select(0, rows)
+        m64 = m.to(f64)
+        shift = torch.where(err * inv_s2 <= _SHIFT_LOGITS, 0.5 * x_norm.square() - m64, math.inf)
+        exact.add(data, rows[keep], idx[keep], shift)
+        listed.clear()
 
     for start in range(0, n, chunk):
         c = data[start:start + chunk]
@@ -211,68 +274,56 @@ def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size:
         if not math.isfinite(c_max):                             # NaN and inf propagate into the norms
             raise ValueError("data contains NaN or infinite values (or entries whose squares overflow "
                              f"{str(dt).replace('torch.', '')})")
-        g = g_buf[:B * cs].view(B, cs)
+        g = g_buf[:, :cs]
         torch.addmm(sq, x, c.T, beta=-0.5 * a * a, alpha=a, out=g)     # G = a x.x_i - a^2 |x_i|^2 / 2
-        kc = min(k, cs)
         top, top_idx = g.topk(min(k + 1, cs), dim=1)             # sorted, largest first
         m = torch.maximum(m, top[:, 0])
-        err = torch.maximum(err, err_const * (a * c_max * x_norm + 0.5 * a * a * c_max ** 2 + m.to(f64).abs()))
-        threshold = (m.to(f64) - drop - 2.0 * err).to(dt)
-        over = top[:, k] >= threshold if cs > k else torch.zeros(B, dtype=torch.bool, device=dev)
+        m64 = m.to(f64)
+        err = torch.maximum(err, err_const * (a * c_max * x_norm + 0.5 * a * a * c_max ** 2 + m64.abs()))
+        threshold = m64 - drop - 2.0 * err
+        over = top[:, k] >= threshold.to(dt) if cs > k else torch.zeros(B, dtype=torch.bool, device=dev)
         force = over & (2.0 * err * inv_s2 > 1.0)                # float32 weights would be off by > 1 logit
-        dense = over & ~force
+        dense_rows = over & ~force
 
-        # exact part: each row's candidates within the margin are a prefix of its sorted top k
-        valid = top[:, :kc] >= threshold[:, None]
-        count = valid.sum(1)
-        count[force] = 0
-        rows = (count > 0).nonzero().squeeze(1)
-        if rows.shape[0]:
-            width = int(count.max())
-            exact.add(x64, c, rows, top_idx[rows, :width], None if width == 1 else valid[rows, :width])
+        # each row's listed points are a prefix of its sorted top k; a dense row lists only those among its k
+        # largest so far whose float32 weight error could show: within log(1.72 delta / tol) logits of the
+        # top, delta = 2 err / s^2
+        best = top[:, :k] if best is None else torch.cat([best, top[:, :k]], 1)
+        best = best.topk(min(k, best.shape[1]), dim=1).values
+        cut = threshold
+        if bool(dense_rows.any()):
+            window = s2 * torch.log((3.5 * err * inv_s2 / _DENSE_TOL).clamp_min_(1.0))
+            kth = best[:, -1].to(f64) if best.shape[1] == k else torch.full_like(m64, -math.inf)
+            cut = torch.where(dense_rows, torch.maximum(m64 - window - 2.0 * err, kth), threshold)
+        valid = (top[:, :k] >= cut.to(dt)[:, None]) & ~force[:, None]
+        r, j = valid.nonzero(as_tuple=True)
+        listed.append((r, top_idx[r, j] + start, top[r, j]))
         if bool(force.any()):                                    # all points in the margin, however many
             rows = force.nonzero().squeeze(1)
             gf = g.index_select(0, rows)
-            width = int((gf >= threshold[rows, None]).sum(1).max())
-            vals, idx = gf.topk(width, dim=1)
-            exact.add(x64, c, rows, idx, vals >= threshold[rows, None])
+            rf, jf = (gf >= threshold.to(dt).index_select(0, rows)[:, None]).nonzero(as_tuple=True)
+            listed.append((rows[rf], jf + start, gf[rf, jf]))
+        if bool(dense_rows.any()):                               # the rest of their points here, in the working dtype
+            rows = dense_rows.nonzero().squeeze(1)
+            if dense is None:
+                dense = _DensePart(g, d, inv_s2)
+            skip = dense_rows[r]
+            pos = torch.cumsum(dense_rows, 0).sub_(1)
+            dense.add(g, c, rows, m.index_select(0, rows), pos[r[skip]], top_idx[r[skip], j[skip]])
+        if sum(v[0].shape[0] for v in listed) > _CHUNK_ELEMENTS // 16:
+            recompute_listed(threshold)
+    recompute_listed(threshold)
 
-        n_dense = int(dense.sum())
-        if n_dense:                                              # dense rows: the rest of their points here
-            rows = dense.nonzero().squeeze(1)
-            idx = top_idx.index_select(0, rows)[:, :k]
-            if m_d is None:
-                m_d = torch.full((B,), -math.inf, dtype=dt, device=dev)
-                z_d = torch.zeros(B, dtype=dt, device=dev)
-                s_d = torch.zeros(B, d, dtype=dt, device=dev)
-            gd = g if n_dense == B else g.index_select(0, rows)
-            md_old = m_d if n_dense == B else m_d[rows]
-            md_new = torch.maximum(md_old, top[:, k] if n_dense == B else top[rows, k])
-            rescale = torch.exp((md_old - md_new).to(f64) * inv_s2).to(dt)
-            gd.sub_(md_new[:, None]).mul_(inv_s2).clamp_min_(exp_floor).exp_()
-            gd.scatter_(1, idx, 0.0)                             # the top k are in the exact part
-            if n_dense == B:
-                m_d = md_new
-                z_d = z_d.mul_(rescale).add_(gd.sum(1))
-                s_d = torch.addmm(s_d.mul_(rescale[:, None]), gd, c)
-            else:
-                m_d[rows] = md_new
-                z_d[rows] = z_d[rows] * rescale + gd.sum(1)
-                s_d[rows] = torch.addmm(s_d[rows] * rescale[:, None], gd, c)
-
-    e_min, z_e, s_e = exact.e_min, exact.z, exact.s
-    if m_d is None:
-        return s_e.div_(z_e[:, None])
-
-    # Combine: each part's largest term is exactly 1; shift both to the overall smallest energy.
-    has_d = z_d > 0
-    e_d = torch.where(has_d, 0.5 * x_norm.square() - m_d.to(f64), math.inf)
-    e0 = torch.minimum(e_min, e_d)
-    f_e = torch.where(torch.isinf(e_min), 0.0, torch.exp((e0 - e_min) * inv_s2))
+    if dense is None:
+        return exact.s.div_(exact.z[:, None])
+    # Combine: shift both parts to the smaller of their reference energies (the exact part is never empty).
+    has_d = dense.z > 0
+    e_d = torch.where(has_d, 0.5 * x_norm.square() - dense.m.to(f64), math.inf)
+    e0 = torch.minimum(exact.e, e_d)
+    f_e = torch.exp((e0 - exact.e) * inv_s2)
     f_d = torch.where(has_d, torch.exp((e0 - e_d) * inv_s2), 0.0)
-    z = z_e * f_e + z_d.to(f64) * f_d
-    s = s_e * f_e[:, None] + s_d.to(f64) * f_d[:, None]
-    return s.div_(z[:, None])
+    z = exact.z.mul_(f_e).add_(dense.z.to(f64).mul_(f_d))
+    return exact.s.mul_(f_e[:, None]).addcmul_(dense.s, f_d[:, None]).div_(z[:, None])
 
 
 def _posterior_mean64_autograd(x: torch.Tensor, t: float, data: torch.Tensor) -> torch.Tensor:

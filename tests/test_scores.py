@@ -6,6 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from memsep_lib import scores
 from memsep_lib.process import alpha, sigma
 from memsep_lib.validation import smallest_time
 from memsep_lib.scores import (empirical_log_prob, empirical_score, empirical_score_hessian,
@@ -295,3 +296,62 @@ def test_numpy_and_tensor_times_match_float(gen):
     ref = empirical_score(x, 1e-3, data)
     for t in (np.float64(1e-3), np.float32(1e-3), torch.tensor(1e-3, dtype=torch.float64)):
         assert torch.allclose(empirical_score(x, t, data), ref, rtol=1e-6)
+
+
+def _spy(monkeypatch, cls, name="add"):
+    """Count the calls of ``cls.name`` (and the rows handed to it) while keeping its behaviour."""
+    calls = []
+    original = getattr(cls, name)
+
+    def wrapped(self, *args, **kwargs):
+        calls.append(args[2].shape[0] if name == "add" and cls is scores._ExactPart else 1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, name, wrapped)
+    return calls
+
+
+def test_listed_points_recomputed_in_several_rounds(gen, monkeypatch):
+    """Tiny t and a cluster of near-duplicates: every point of the cluster lies within the margin and the
+    float32 bound exceeds a logit, so all are listed; a small memory budget makes the kernel recompute the
+    list in several rounds (the online float64 merge across rounds)."""
+    d, t = 4, 1e-6
+    spread = _data(100, d, gen)
+    cluster = spread[:1] + 1e-4 * _data(300, d, gen)
+    data = torch.cat([spread, cluster])[torch.randperm(400, generator=gen)].float()
+    x = torch.cat([cluster[:4] + sigma(t) * _data(4, d, gen), _queries_from_p_hat(spread, t, 4, gen)]).float()
+    ref_score, _, _ = _reference64(x, t, data)
+    rows = _spy(monkeypatch, scores._ExactPart)
+    monkeypatch.setattr(scores, "_CHUNK_ELEMENTS", 2000)          # a round every ~125 listed points
+    got = empirical_score(x, t, data, chunk_size=64)
+    assert len(rows) > 2 and sum(rows) > 4 * 300                   # the cluster's points, in several rounds
+    assert torch.isfinite(got).all() and _rel_rows(got, ref_score) <= 1e-6
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_dense_chunks_before_the_maximum_arrives(gen, monkeypatch, dtype, tol):
+    """The first chunks hold a tight cluster far from the queries: relative to the running maximum they are
+    dense (summed in the working dtype), then the queries' own points arrive and make them negligible."""
+    d, t = 16, 0.3
+    spread = _data(50, d, gen)
+    cluster = spread[:1] + 3.0 + 0.05 * _data(600, d, gen)
+    data = torch.cat([cluster, spread]).to(dtype)                 # the cluster first, in its own chunks
+    x = _queries_from_p_hat(spread, t, 8, gen).to(dtype)
+    ref_score, _, _ = _reference64(x, t, data)
+    dense_calls = _spy(monkeypatch, scores._DensePart)
+    got = empirical_score(x, t, data, chunk_size=100)
+    assert len(dense_calls) >= 6
+    assert _rel_rows(got, ref_score) <= tol
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_all_queries_dense_over_many_chunks(gen, dtype, tol):
+    """Large t on clustered data: every query is dense in every chunk; the points each lists (its largest so
+    far, within the window) and the working-dtype sums of the rest still give the float64 score."""
+    d, t = 8, 1.0
+    centres = 2.0 * _data(5, d, gen)
+    data = (centres[torch.randint(5, (1000,), generator=gen)] + 0.3 * _data(1000, d, gen)).to(dtype)
+    x = _queries_from_p_hat(data.double(), t, 16, gen).to(dtype)
+    ref_score, _, _ = _reference64(x, t, data)
+    for chunk_size in (100, 333):
+        assert _rel_rows(empirical_score(x, t, data, chunk_size=chunk_size), ref_score) <= tol
