@@ -31,7 +31,7 @@ from .process import sample_small_time, sample_uniform_time, sigma
 from .validation import _all_finite, check_generator, check_positive_int, check_real, check_time
 
 __all__ = ["gate_prune_discrepancy", "ImportanceDraws", "importance_draws", "gated_loss", "ablation_importance", "taylor_importance",
-           "rank_agreement", "heads_to_prune", "random_heads_to_prune"]
+           "rank_agreement", "num_heads_to_prune", "heads_to_prune", "random_heads_to_prune"]
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,8 @@ def rank_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
     return (ra @ rb / (ra.norm() * rb.norm())).item()
 
 
-def _count(total: int, ratio: float) -> int:
+def num_heads_to_prune(total: int, ratio: float) -> int:
+    """``round(ratio * total)``: how many of ``total`` heads a pruning ratio in ``[0, 1)`` removes."""
     ratio = check_real(ratio, "ratio", finite=False)
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f"ratio must lie in [0, 1), got {ratio}")
@@ -186,7 +187,7 @@ def heads_to_prune(importance: torch.Tensor, ratio: float = 0.2) -> dict[int, li
     if importance.ndim != 2:
         raise ValueError(f"importance must be a table of shape (layers, heads), got shape {tuple(importance.shape)}")
     valid = (~torch.isnan(importance)).nonzero().tolist()
-    count = _count(len(valid), ratio)
+    count = num_heads_to_prune(len(valid), ratio)
     if not valid:
         raise ValueError("importance has no heads (every entry is NaN)")
     values = torch.tensor([importance[l, h].item() for l, h in valid], dtype=torch.float64)
@@ -209,7 +210,7 @@ def random_heads_to_prune(heads_per_layer: list[int], ratio: float = 0.2, *,
             raise ValueError(f"heads_per_layer entries must be >= 0, got {list(heads_per_layer)}")
     check_generator(generator)
     all_heads = [(layer, h) for layer, count in enumerate(heads_per_layer) for h in range(count)]
-    pick = torch.randperm(len(all_heads), generator=generator)[:_count(len(all_heads), ratio)].tolist()
+    pick = torch.randperm(len(all_heads), generator=generator)[:num_heads_to_prune(len(all_heads), ratio)].tolist()
     remove: dict[int, list[int]] = {}
     for layer, head in sorted(all_heads[i] for i in pick):
         remove.setdefault(layer, []).append(head)

@@ -79,7 +79,7 @@ def save_results(experiment: str, profile: str, config: dict, results: dict, *, 
 
     Args:
         experiment: the experiment's name (a plain file-name part, e.g. ``"loss_gap_fisher"``).
-        profile: ``"ci"``, ``"cpu"`` or ``"paper"``.
+        profile: one of ``config.ALL_PROFILES`` (``"ci"``, ``"cpu"``, ``"gpu"``, ``"paper"``).
         config: the config as a dict (:func:`config_dict` of the config dataclass).
         results: the results, a dict of JSON-serialisable values (NaN / inf are written as null).
         wall_time_s: the run's wall time in seconds, ``>= 0``.
@@ -182,7 +182,7 @@ def load_results(experiment: str, profile: str, results_dir: Path | str | None =
 
     Args:
         experiment: the experiment's name.
-        profile: ``"ci"``, ``"cpu"`` or ``"paper"``.
+        profile: one of ``config.ALL_PROFILES`` (``"ci"``, ``"cpu"``, ``"gpu"``, ``"paper"``).
         results_dir: the folder (default ``book/results``).
 
     Returns:
@@ -200,7 +200,7 @@ def load_results(experiment: str, profile: str, results_dir: Path | str | None =
 
 
 def largest_available_profile(experiment: str, results_dir: Path | str | None = None) -> str | None:
-    """The largest profile (paper > cpu > ci) with a results file for ``experiment``, or None."""
+    """The largest profile with a results file for ``experiment`` (paper > gpu > cpu > ci: ``ALL_PROFILES``), or None."""
     for profile in reversed(ALL_PROFILES):
         if results_path(experiment, profile, results_dir).exists():
             return profile
@@ -296,7 +296,7 @@ def run_folder_lock(folder: Path | str, *, shared: bool = False):
 def list_results(results_dir: Path | str | None = None) -> list[dict]:
     """Provenance of every results file ``<experiment>-<profile>.json`` in ``results_dir``.
 
-    One dict per file, sorted by experiment then profile (ci < cpu < paper), with the fields of
+    One dict per file, sorted by experiment then profile (ci < cpu < gpu < paper), with the fields of
     ``PROVENANCE_FIELDS`` plus ``file`` (the file name); a file that is not a valid results record is a
     ``ValueError`` naming it (:func:`read_record`).
     """

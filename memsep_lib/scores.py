@@ -236,7 +236,7 @@ class _DensePart:
 def _posterior_mean64(x: torch.Tensor, t: float, data: torch.Tensor, chunk_size: int | None,
                       num_candidates: int) -> torch.Tensor:
     """``E[X_0 | X_t = x] = sum_i w_i(x) x_i`` in float64, shape ``(B, d)``: one pass over chunks of ``data``,
-    then the listed points recomputed exactly (steps 1-6 of the module docstring)."""
+    then the listed points recomputed exactly (steps 1-4 of the module docstring)."""
     a, s2 = alpha(t), sigma(t) ** 2
     (B, d), n = x.shape, data.shape[0]
     dev, dt, f64 = x.device, x.dtype, torch.float64

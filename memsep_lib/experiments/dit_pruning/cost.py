@@ -14,6 +14,7 @@ feature net). The stated rates are the ones measured on an H200 for the paper pr
 from __future__ import annotations
 
 from memsep_lib.dit import DIT_CONFIGS, dit_flops
+from memsep_lib.pruning import num_heads_to_prune
 
 __all__ = ["STEP_SECONDS", "SAMPLE_STEP_SECONDS", "SETUP_SECONDS", "flop_budget", "stated_rates", "estimate_seconds",
            "cost_entry"]
@@ -27,7 +28,7 @@ def _flops(cfg, *, pruned: bool, training: bool) -> int:
     arch = DIT_CONFIGS[cfg.dit]
     depth, heads = arch["depth"], arch["num_heads"]
     per_layer = [heads] * depth
-    for i in range(round(cfg.prune_ratio * depth * heads) if pruned else 0):   # FLOPs are linear in each layer's
+    for i in range(num_heads_to_prune(depth * heads, cfg.prune_ratio) if pruned else 0):   # FLOPs are linear in each layer's
         per_layer[i % depth] -= 1                                              # heads: any spread gives the same
     return dit_flops(input_size=cfg.resolution, heads_per_layer=per_layer, training=training, **arch)
 
