@@ -25,7 +25,7 @@ import torch
 
 from .validation import check_bool, check_positive_int
 
-__all__ = ["load_cifar10", "cifar10_subset", "to_model_range", "to_uint8", "KNOWN_SHA256"]
+__all__ = ["load_cifar10", "cifar10_subset", "resize_images", "to_model_range", "to_uint8", "KNOWN_SHA256"]
 
 SPLITS = ("train", "test")
 KNOWN_SHA256 = {
@@ -154,14 +154,42 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
-def cifar10_subset(size: int = 5000, seed: int = 0, *, split: str = "train",
+def cifar10_subset(size: int = 5000, seed: int = 0, *, split: str = "train", exclude=(),
                    **load_kwargs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A fixed random subset: ``(images float32 (size, 3, 32, 32) in [-1, 1], labels, indices)``."""
+    """A fixed random subset: ``(images float32 (size, 3, 32, 32) in [-1, 1], labels, indices)``.
+
+    ``exclude``: indices of ``split`` never drawn (a held-out set disjoint from a training subset); the
+    subset is the first ``size`` of a ``seed``-fixed permutation of the other indices, so with nothing
+    excluded it is the same as before excluding was possible.
+    """
     check_positive_int(size, "size")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     images, labels = load_cifar10(split, **load_kwargs)
-    if size > len(images):
-        raise ValueError(f"size={size} exceeds the {len(images)} images of the {split} split")
-    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:size].sort().values
+    excluded = torch.zeros(len(images), dtype=torch.bool)
+    try:
+        drop = torch.as_tensor(list(exclude), dtype=torch.long)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"exclude must be a sequence of integer indices, got {type(exclude).__name__}") from err
+    if drop.numel() and (drop.min() < 0 or drop.max() >= len(images)):
+        raise ValueError(f"exclude must hold indices in [0, {len(images)}), got values from {int(drop.min())} "
+                         f"to {int(drop.max())}")
+    excluded[drop] = True
+    pool = (~excluded).nonzero().squeeze(1)
+    if size > len(pool):
+        raise ValueError(f"size={size} exceeds the {len(pool)} images of the {split} split outside exclude")
+    idx = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:size]].sort().values
     return to_model_range(images[idx.numpy()]), torch.from_numpy(labels[idx.numpy()]), idx
+
+
+def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Images ``(N, C, H, W)`` at ``resolution x resolution``: area averaging when shrinking (an exact 2x2 or
+    4x4 average pool from 32x32), bilinear when enlarging; unchanged at their own size."""
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim != 4:
+        raise TypeError(f"images must be a floating torch.Tensor of shape (N, C, H, W), got "
+                        f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
+    check_positive_int(resolution, "resolution")
+    if images.shape[-1] == images.shape[-2] == resolution:
+        return images
+    mode = "area" if resolution < images.shape[-1] else "bilinear"
+    return torch.nn.functional.interpolate(images, size=(resolution, resolution), mode=mode)

@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .data import load_cifar10, to_model_range
+from .features import FEATURE_SPACE, CifarFeatureNet, extract_features
 from .metrics import frechet_distance, precision_recall
 from .validation import check_positive_int
 
-__all__ = ["FeatureSpace", "resize_images", "held_out_images", "pixel_space", "random_conv_space",
-           "evaluate_samples"]
+__all__ = ["FeatureSpace", "classifier_space", "pixel_space", "random_conv_space", "evaluate_samples"]
 
 
 @dataclass(frozen=True)
@@ -50,31 +48,11 @@ def _check_images(images, name: str) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """Images ``(N, 3, H, W)`` at ``resolution x resolution`` (area averaging when shrinking, as the training data)."""
-    _check_images(images, "images")
-    check_positive_int(resolution, "resolution")
-    if images.shape[-1] == images.shape[-2] == resolution:
-        return images
-    mode = "area" if resolution < images.shape[-1] else "bilinear"
-    return F.interpolate(images, size=(resolution, resolution), mode=mode)
-
-
-def held_out_images(size: int, *, exclude, resolution: int, seed: int = 0, split: str = "train",
-                    **load_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
-    """``size`` CIFAR-10 images of ``split`` whose indices are not in ``exclude``, at ``resolution``.
-
-    Returns ``(images float32 (size, 3, r, r) in [-1, 1], indices)``; a fixed random choice for ``seed``.
-    """
-    check_positive_int(size, "size")
-    images, _ = load_cifar10(split, **load_kwargs)
-    excluded = torch.zeros(len(images), dtype=torch.bool)
-    excluded[torch.as_tensor(list(exclude), dtype=torch.long)] = True
-    pool = (~excluded).nonzero().squeeze(1)
-    if size > len(pool):
-        raise ValueError(f"size={size} exceeds the {len(pool)} images of the {split} split outside exclude")
-    pick = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:size]].sort().values
-    return resize_images(to_model_range(images[pick.numpy()]), resolution), pick
+def classifier_space(net: CifarFeatureNet) -> FeatureSpace:
+    """The penultimate layer of the offline classifier :func:`memsep_lib.features.cifar_feature_net`: 128 features."""
+    if not isinstance(net, CifarFeatureNet):
+        raise TypeError(f"net must be a CifarFeatureNet (from cifar_feature_net), got {type(net).__name__}")
+    return FeatureSpace(f"{FEATURE_SPACE} at {net.resolution}x{net.resolution}", lambda x: extract_features(net, x))
 
 
 def pixel_space() -> FeatureSpace:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import CACHE_DIR, load_cifar10, to_model_range
+from .data import CACHE_DIR, cifar10_subset, load_cifar10, resize_images, to_model_range
 from .validation import _all_finite, check_device, check_positive_int
 
 __all__ = ["CifarFeatureNet", "cifar_feature_net", "extract_features", "FEATURE_SPACE"]
@@ -32,10 +32,14 @@ FEATURE_SPACE = "memsep CifarFeatureNet (offline CIFAR-10 classifier, 128-d penu
 
 
 class CifarFeatureNet(nn.Module):
-    """Three conv blocks (32, 64, 128 channels, ReLU, 2x2 max-pool), global average pool -> 128 features -> 10 logits."""
+    """Three conv blocks (32, 64, 128 channels, ReLU, 2x2 max-pool), global average pool -> 128 features -> 10 logits.
 
-    def __init__(self):
+    ``resolution``: the image size it is trained and evaluated at (inputs of another size are resized to it).
+    """
+
+    def __init__(self, resolution: int = 32):
         super().__init__()
+        self.resolution = check_positive_int(resolution, "resolution")
         self.body = nn.Sequential(
             nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
@@ -44,7 +48,7 @@ class CifarFeatureNet(nn.Module):
         self.head = nn.Linear(128, 10)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Images in ``[-1, 1]`` of shape ``(B, 3, H, W)`` (resized to 32x32 if needed) -> ``(B, 128)``."""
+        """Images in ``[-1, 1]`` of shape ``(B, 3, H, W)`` (resized to the net's resolution if needed) -> ``(B, 128)``."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"x must be a torch.Tensor of shape (B, 3, H, W), got {type(x).__name__}")
         if x.ndim != 4 or x.shape[1] != 3 or 0 in x.shape[2:]:
@@ -54,19 +58,20 @@ class CifarFeatureNet(nn.Module):
             raise TypeError(f"x must have the net's dtype {dtype}, got {x.dtype} (images in [-1, 1])")
         if x.numel() and not _all_finite(x):
             raise ValueError("x contains NaN or infinite values")
-        if x.shape[-2:] != (32, 32):
-            x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
-        return self.body(x)
+        return self.body(resize_images(x, self.resolution))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
 
 def cifar_feature_net(*, train_size: int = 50_000, epochs: int = 2, batch_size: int = 128, seed: int = 0,
-                      cache_dir: str | Path | None = None, device=None, **load_kwargs) -> CifarFeatureNet:
+                      resolution: int = 32, exclude=(), cache_dir: str | Path | None = None, device=None,
+                      **load_kwargs) -> CifarFeatureNet:
     """The feature network trained with this config: loaded from the cache, or trained (Adam, flips) and cached.
 
-    Returns the net in eval mode with its held-out accuracy on the test split in ``net.test_accuracy``.
+    It trains on ``train_size`` images of the training split outside ``exclude`` (the indices of a
+    diffusion model's training subset and of the evaluation's reference images), at ``resolution``.
+    Returns the net in eval mode with its accuracy on the test split (at ``resolution``) in ``net.test_accuracy``.
     """
     check_positive_int(train_size, "train_size")
     check_positive_int(epochs, "epochs")
@@ -75,10 +80,14 @@ def cifar_feature_net(*, train_size: int = 50_000, epochs: int = 2, batch_size: 
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     seed = int(seed)
     device = None if device is None else check_device(device)
-    config = {"train_size": train_size, "epochs": epochs, "batch_size": batch_size, "seed": seed, "version": 1}
+    check_positive_int(resolution, "resolution")
+    exclude = sorted(int(i) for i in exclude)
+    config = {"train_size": train_size, "epochs": epochs, "batch_size": batch_size, "seed": seed, "version": 2,
+              "resolution": resolution,
+              "exclude_sha256": hashlib.sha256(json.dumps(exclude).encode()).hexdigest()[:16]}
     key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     path = Path(cache_dir or CACHE_DIR) / f"cifar_feature_net-{key}.pt"
-    net = CifarFeatureNet()
+    net = CifarFeatureNet(resolution)
     if path.exists():
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -90,11 +99,11 @@ def cifar_feature_net(*, train_size: int = 50_000, epochs: int = 2, batch_size: 
         return net.to(device).eval()
 
     gen = torch.Generator().manual_seed(seed)
-    images, labels = load_cifar10("train", **load_kwargs)
-    if train_size > len(images):
-        raise ValueError(f"train_size={train_size} exceeds the {len(images)} training images")
-    idx = torch.randperm(len(images), generator=gen)[:train_size]
-    x, y = to_model_range(images[idx.numpy()]), torch.from_numpy(labels[idx.numpy()])
+    available = len(load_cifar10("train", **load_kwargs)[1]) - len(set(exclude))
+    if train_size > available:
+        raise ValueError(f"train_size={train_size} exceeds the {available} training images outside exclude")
+    x, y, _ = cifar10_subset(train_size, seed, exclude=exclude, **load_kwargs)
+    x = resize_images(x, resolution)
     net = net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     net.train()
@@ -112,7 +121,7 @@ def cifar_feature_net(*, train_size: int = 50_000, epochs: int = 2, batch_size: 
     net.eval()
     test_images, test_labels = load_cifar10("test", **load_kwargs)
     with torch.no_grad():
-        logits = torch.cat([net(to_model_range(test_images[s:s + 500]).to(device)).cpu()
+        logits = torch.cat([net(resize_images(to_model_range(test_images[s:s + 500]), resolution).to(device)).cpu()
                             for s in range(0, len(test_images), 500)])
     net.test_accuracy = (logits.argmax(1) == torch.from_numpy(test_labels)).double().mean().item()
     path.parent.mkdir(parents=True, exist_ok=True)

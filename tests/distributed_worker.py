@@ -49,6 +49,7 @@ def tiny_dit_cli(results_dir, args):
     from memsep_lib.dit import DIT_CONFIGS
     from memsep_lib.experiments.__main__ import main
     from memsep_lib.experiments.dit_pruning import experiment as exp
+    from memsep_lib.evaluation import classifier_space, pixel_space
     from memsep_lib.features import CifarFeatureNet
 
     DIT_CONFIGS["DiT-test/4"] = dict(hidden_size=16, depth=2, num_heads=2, patch_size=4)
@@ -57,15 +58,14 @@ def tiny_dit_cli(results_dir, args):
                                finetune_steps=5, num_samples=6, milestone_samples=4, sample_steps=3, seeds=(0, 1),
                                lr=1e-2)
     exp.CONFIGS["ci"] = tiny
-    exp.load_data = lambda *a, **k: torch.rand(12, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    images = torch.rand(24, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    exp.load_sets = lambda cfg, **_: exp.EvaluationSets(images[:12], images[12:18], images[18:], tuple(range(24)))
 
-    def feature_net(**_):
+    def feature_spaces(cfg, sets, device):
         torch.manual_seed(0)
-        net = CifarFeatureNet().eval()
-        net.test_accuracy = 0.1
-        return net
+        return [classifier_space(CifarFeatureNet(resolution=8).eval()), pixel_space()], 0.1
 
-    exp.cifar_feature_net = feature_net
+    exp.feature_spaces = feature_spaces
     return main(["dit_pruning", "--profile", "ci", "--results-dir", results_dir, *args])
 
 

@@ -457,7 +457,7 @@ ERRORS = [
     ("cifar_feature_net-device-mps", lambda: cifar_feature_net(device="mps", **NOWHERE), ValueError,
      r"device='mps' but mps is not available"),
     ("cifar_feature_net-train-size-too-large", fake_cifar(lambda d: cifar_feature_net(
-        train_size=20, epochs=1, cache_dir=d, data_dir=d)), ValueError, r"train_size=20 exceeds the 12 training images"),
+        train_size=20, epochs=1, cache_dir=d, data_dir=d)), ValueError, r"train_size=20 exceeds the 12 training images outside exclude"),
     ("cifar_feature_net-corrupt-cache", fake_cifar(corrupt_feature_cache), ValueError,
      r"feature net cache .*cifar_feature_net-.*\.pt is unreadable"),
     # --- results ---------------------------------------------------------------------------------------

@@ -54,6 +54,24 @@ def test_subset_is_fixed_and_scaled(tmp_path, monkeypatch):
     assert torch.equal(data.to_uint8(x), torch.from_numpy(raw[idx.numpy()]))
     with pytest.raises(ValueError, match="exceeds"):
         data.cifar10_subset(51, data_dir=tmp_path)
+    # a held-out draw never meets the excluded indices; with nothing excluded, the draw is as before
+    held, _, held_idx = data.cifar10_subset(40, seed=1, exclude=idx.tolist(), data_dir=tmp_path)
+    assert not set(held_idx.tolist()) & set(idx.tolist()) and held.shape[0] == 40
+    assert torch.equal(data.cifar10_subset(10, seed=3, exclude=[], data_dir=tmp_path)[2], idx)
+    with pytest.raises(ValueError, match="exceeds the 40 images"):
+        data.cifar10_subset(41, exclude=idx.tolist(), data_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"exclude must hold indices in \[0, 50\)"):
+        data.cifar10_subset(5, exclude=[50], data_dir=tmp_path)
+
+
+def test_resize_images_pools_exactly_and_keeps_its_own_size():
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.allclose(data.resize_images(x, 8), torch.nn.functional.avg_pool2d(x, 4), atol=1e-6)
+    assert data.resize_images(x, 32) is x and data.resize_images(x[:, :, :8, :8], 16).shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="resolution"):
+        data.resize_images(x, 0)
+    with pytest.raises(TypeError, match="images"):
+        data.resize_images(x.to(torch.uint8), 8)
 
 
 @pytest.mark.skipif(REAL_DIR is None, reason="real CIFAR-10 npz not available")

@@ -174,10 +174,11 @@ def test_a_seed_trained_by_two_ranks_matches_one_process(tmp_path, serial_dit):
     ddp, serial = record["results"], serial_dit["results"]
     assert ddp["units"] == [0] and ddp["all_units"] == [0, 1]
     got, want = ddp["values"][0], serial["per_seed"][0]
-    assert got["removed_pruned"] == want["removed_pruned"] and got["removed_random"] == want["removed_random"]
-    for m in ("original", "pruned", "random"):
-        assert got[m]["memorization"] == want[m]["memorization"]
-        assert got[m]["fid"] == pytest.approx(want[m]["fid"], rel=1e-4)
+    assert got["removed"] == want["removed"]
+    for m in ("original", "finetune_only", "pruned_small_t", "random"):
+        assert got["arms"][m]["memorization"] == want["arms"][m]["memorization"]
+        for space, metrics in want["arms"][m]["spaces"].items():
+            assert got["arms"][m]["spaces"][space]["fid"] == pytest.approx(metrics["fid"], rel=1e-4)
 
 
 # ---- shards in one process: the mixture grid ---------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from memsep_lib import evaluation as ev
-from memsep_lib.data import cifar10_subset
+from memsep_lib.data import cifar10_subset, resize_images
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
 DATA_DIR = os.environ.get("MEMSEP_DATA_DIR") or (str(SHARED) if SHARED.exists() else None)
@@ -30,9 +30,10 @@ def _copies(train, count, noise, seed=0):
 def cifar_sets():
     """32 training images at 8x8, and 600 + 600 held-out images (reference, fresh) outside them."""
     train32, _, idx = cifar10_subset(32, seed=0, data_dir=DATA_DIR)
-    both, pool_idx = ev.held_out_images(1200, exclude=idx.tolist(), resolution=8, seed=1, data_dir=DATA_DIR)
+    both, _, pool_idx = cifar10_subset(1200, seed=1, exclude=idx.tolist(), data_dir=DATA_DIR)
     assert not set(pool_idx.tolist()) & set(idx.tolist())
-    return ev.resize_images(train32, 8), both[:600], both[600:]
+    both = resize_images(both, 8)
+    return resize_images(train32, 8), both[:600], both[600:]
 
 
 @needs_cifar
@@ -89,9 +90,10 @@ def test_bad_inputs_are_clear_errors(kwargs, error, match):
         ev.evaluate_samples(train=torch.zeros(5, 3, 8, 8), space=ev.pixel_space(), **kwargs)
 
 
-def test_resize_and_held_out_errors(tmp_path):
-    with pytest.raises(ValueError, match="resolution"):
-        ev.resize_images(torch.zeros(2, 3, 8, 8), 0)
-    assert ev.resize_images(torch.ones(2, 3, 32, 32), 8).shape == (2, 3, 8, 8)
-    with pytest.raises(ValueError, match="size"):
-        ev.held_out_images(0, exclude=[], resolution=8)
+def test_classifier_space_names_its_resolution():
+    from memsep_lib.features import CifarFeatureNet
+
+    space = ev.classifier_space(CifarFeatureNet(resolution=8).eval())
+    assert "8x8" in space.name and space(torch.zeros(4, 3, 8, 8)).shape == (4, 128)
+    with pytest.raises(TypeError, match="CifarFeatureNet"):
+        ev.classifier_space(torch.nn.Linear(2, 2))

@@ -176,7 +176,7 @@ def resumed(tmp_path_factory):
     seed 1's training and importance stages done); the last run reads seed 0 back whole."""
     results_dir = tmp_path_factory.mktemp("resumed")
     started = time.monotonic()
-    for point in (_seed_dir(results_dir, 0) / "original.pt", _seed_dir(results_dir, 1) / "pruned.pt"):
+    for point in (_seed_dir(results_dir, 0) / "original.pt", _seed_dir(results_dir, 1) / "pruned_small_t.pt"):
         _kill_when(_start(results_dir), point)
     code, out, err = _run(results_dir)
     assert code == 0, f"the resumed run failed:\n{out}\n{err}"
@@ -186,7 +186,8 @@ def resumed(tmp_path_factory):
 def test_resume_after_sigkill_at_several_stages_is_bit_exact(reference, resumed):
     assert _comparable(resumed.record) == _comparable(reference.record)
     per_seed = resumed.record["results"]["per_seed"]
-    assert len(per_seed) == 2 and all(s["pruned"]["num_heads"] < s["original"]["num_heads"] for s in per_seed)
+    assert len(per_seed) == 2 and all(s["arms"]["pruned_small_t"]["num_heads"] < s["arms"]["original"]["num_heads"]
+                                     for s in per_seed)
     # a stage value read back from stages.json after a kill is the one an uninterrupted run computed
     stages = json.loads((_seed_dir(resumed.dir, 1) / "stages.json").read_text())
     assert stages["importance_small_ablation"] == reference.record["results"]["per_seed"][1]["importance_small_ablation"]

@@ -1,21 +1,27 @@
 """Chapter 7 of the book, :doc:`/ch07_dit_pruning`: Algorithm 1 (small-t head pruning) on a DiT trained on CIFAR-10.
 
-- :mod:`.experiment`: :class:`DiTPruningConfig`, ``CONFIGS``, ``run`` (per seed: train, score heads, prune,
-  fine-tune, evaluate), ``verdict``, ``facts``, and the paper's table beside ours;
+- :mod:`.experiment`: :class:`DiTPruningConfig`, ``CONFIGS``, ``run`` (per seed: train, score heads, fine-tune
+  every arm, evaluate against held-out images), the evaluation sets and the metric sanity check;
+- :mod:`.analysis`: tables per feature space, paired differences over seeds, ``verdict``, ``claims``, ``facts``,
+  and the paper's table beside ours;
+- :mod:`.probe`: the recorded regime probe that chose the ``cpu`` scale;
 - :mod:`.cost`: the FLOPs of a config counted from it, and the GPU time they take at a stated rate (``COST``'s
   ``gpu`` and ``paper`` estimates);
-- :mod:`.figures`: head-importance heatmaps, memorisation over training, samples above their nearest
-  training images.
+- :mod:`.figures`: head-importance heatmaps, memorisation over training, paired differences, samples above
+  their nearest training images.
 
-The model, the pruning and the data are the library's: :mod:`memsep_lib.dit`, :mod:`memsep_lib.pruning`,
-:mod:`memsep_lib.data`, :mod:`memsep_lib.features`.
+The model, the pruning, the data and the metrics are the library's: :mod:`memsep_lib.dit`,
+:mod:`memsep_lib.pruning`, :mod:`memsep_lib.data`, :mod:`memsep_lib.features`, :mod:`memsep_lib.evaluation`.
 """
 
 from . import cost, figures
-from .experiment import (COST, CONFIGS, DESCRIPTION, MODELS, NAME, PAPER_TABLE, DiTPruningConfig, facts, load_data,
-                         load_stage_model, merge, results_table, run, run_seed, seed_comparisons, summarize_seeds,
-                         units, verdict)
+from .analysis import (ARMS, CLAIMS, COMPARISONS, MEMORIZATION_BAND, PAPER_ROWS, PAPER_TABLE, average_records, claims,
+                       facts, paired_entry, results_table, summarize, verdict)
+from .experiment import (COPY_NOISE, COST, CONFIGS, DESCRIPTION, MODELS, NAME, DiTPruningConfig, EvaluationSets,
+                         feature_spaces, load_data, load_sets, load_stage_model, merge, metric_sanity, run, run_seed,
+                         units)
 
-__all__ = ["COST", "CONFIGS", "DESCRIPTION", "MODELS", "NAME", "PAPER_TABLE", "DiTPruningConfig", "facts",
-           "load_data", "load_stage_model", "merge", "results_table", "run", "run_seed", "seed_comparisons",
-           "summarize_seeds", "units", "verdict", "cost", "figures"]
+__all__ = ["ARMS", "CLAIMS", "COMPARISONS", "MEMORIZATION_BAND", "PAPER_ROWS", "PAPER_TABLE", "average_records",
+           "claims", "facts", "paired_entry", "results_table", "summarize", "verdict", "COPY_NOISE", "COST", "CONFIGS",
+           "DESCRIPTION", "MODELS", "NAME", "DiTPruningConfig", "EvaluationSets", "feature_spaces", "load_data",
+           "load_sets", "load_stage_model", "merge", "metric_sanity", "run", "run_seed", "units", "cost", "figures"]

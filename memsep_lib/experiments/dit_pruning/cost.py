@@ -1,11 +1,12 @@
 """What a config of the DiT-pruning experiment costs on a GPU: matmul FLOPs counted from the config, and time.
 
 Per seed, with ``F`` / ``F_tr`` the forward / training FLOPs of one image (:func:`memsep_lib.dit.dit_flops`;
-``'`` after pruning, ``H`` heads, ``S`` sampling steps plus the denoising step):
+``'`` after pruning, ``H`` heads, ``S`` sampling steps plus the denoising step, ``P = 2 + random_masks``
+pruned arms, ``K`` horizons):
 
-    training    train_steps B F_tr + 2 finetune_steps B F_tr'                       (pruned and random)
-    forward     (milestones milestone_samples + num_samples) S F + 2 num_samples S F'   (sampling)
-                + 2 (H + 1) draws F + 2 draws F                   (ablation at small and large t; Taylor)
+    training    train_steps B F_tr + finetune_steps B (F_tr + P F_tr')        (the control; the pruned arms)
+    forward     (milestones milestone_samples + 2 num_samples) S F + P num_samples S F'   (sampling)
+                + (2 + K) (H + 1) draws F + 2 draws F      (ablation at small t, large t, per horizon; Taylor)
 
 Time: training FLOPs at ``train_rate``, forward FLOPs at ``forward_rate``, plus ``setup_s`` (start, data,
 feature net). The stated rates are the ones measured on an H200 for the paper profile, in float32.
@@ -40,10 +41,11 @@ def flop_budget(cfg) -> dict:
     tr, tr_pruned = _flops(cfg, pruned=False, training=True), _flops(cfg, pruned=True, training=True)
     heads = DIT_CONFIGS[cfg.dit]["depth"] * DIT_CONFIGS[cfg.dit]["num_heads"]
     S = cfg.sample_steps + 1
-    training = cfg.batch_size * (cfg.train_steps * tr + 2 * cfg.finetune_steps * tr_pruned)
-    sampling = (len(cfg.memorization_milestones) * cfg.milestone_samples + cfg.num_samples) * S * f \
-        + 2 * cfg.num_samples * S * f_pruned
-    importance = (2 * (heads + 1) + 2) * cfg.importance_draws * f
+    P = 2 + cfg.random_masks
+    training = cfg.batch_size * (cfg.train_steps * tr + cfg.finetune_steps * (tr + P * tr_pruned))
+    sampling = (len(cfg.memorization_milestones) * cfg.milestone_samples + 2 * cfg.num_samples) * S * f \
+        + P * cfg.num_samples * S * f_pruned
+    importance = ((2 + len(cfg.horizons)) * (heads + 1) + 2) * cfg.importance_draws * f
     return {"forward_per_image": f, "training_per_image": tr, "training_per_image_pruned": tr_pruned,
             "training": training, "sampling": sampling, "importance": importance, "forward": sampling + importance,
             "total": len(cfg.seeds) * (training + sampling + importance)}
@@ -71,7 +73,7 @@ def cost_entry(cfg, paper_cfg, hardware: str = "1 H200 GPU") -> dict:
     b, seeds = flop_budget(cfg), len(cfg.seeds)
     seconds = estimate_seconds(cfg, train_rate=train_rate, forward_rate=forward_rate)
     basis = (f"estimate from FLOPs counted from the config (dit_pruning/cost.py): per seed, training "
-             f"({cfg.train_steps:,} + 2 x {cfg.finetune_steps:,} fine-tuning) steps x {cfg.batch_size} images x "
+             f"({cfg.train_steps:,} + {3 + cfg.random_masks} x {cfg.finetune_steps:,} fine-tuning) steps x {cfg.batch_size} images x "
              f"{b['training_per_image'] / 1e9:.2f} GFLOP ({b['training_per_image_pruned'] / 1e9:.2f} pruned) = "
              f"{b['training']:.2e} FLOP at {train_rate / 1e12:.1f} TFLOP/s ({STEP_SECONDS} s per step of batch "
              f"{paper_cfg.batch_size} measured for the paper profile on an H200, float32) = "

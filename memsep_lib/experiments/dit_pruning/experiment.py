@@ -1,13 +1,23 @@
-"""Algorithm 1 on a DiT trained on CIFAR-10: the paper's pruning table, per profile.
+"""Algorithm 1 on a DiT trained on CIFAR-10: the paper's pruning table with its controls, per profile.
 
 For each seed: train an unconditional DiT on a fixed CIFAR-10 subset with DSM, times log-uniform on
 ``[t0, T]`` (so that small ``t`` is trained as much as large ``t``), measuring memorisation at training
-milestones; score its heads on small ``t = horizon * Beta(0.8, 2)`` (exact ablation and Taylor; also
-ablation on large t), prune the ratio ``eta`` of least important heads and fine-tune, and do the same
-with as many heads chosen at random. The three EMA models (original, pruned, random) then generate
-images scored by memorisation fraction (pixel L2 ratio < 1/3 against the training subset), improved
-precision/recall (k = 3) and Frechet distance, the latter two in the offline feature space of
-:mod:`memsep_lib.features` (named in the results as ``feature_space``).
+milestones; score its heads by exact ablation (and Taylor) on small ``t = horizon * Beta(0.8, 2)`` and on
+large ``t ~ U[horizon, T]``; then fine-tune ``M`` steps, from the same optimizer state and on the same
+batches, five kinds of model (the arms, :data:`ARMS`):
+
+- ``finetune_only``: the original, nothing pruned (the control: fine-tuning alone changes memorisation);
+- ``pruned_small_t``: Algorithm 1, the ratio ``eta`` of heads least important at small t removed;
+- ``pruned_large_t``: the same with importance at large t;
+- ``random``: as many heads removed at random, ``random_masks`` masks per seed (their metrics averaged).
+
+Every arm and the original generate ``num_samples`` images from the same sampling noise. Memorisation is
+the nearest-neighbour criterion in pixels against the training subset; Fréchet distance and precision/recall
+are taken against ``num_samples`` *held-out* images (disjoint from the training subset), in three feature
+spaces (:mod:`memsep_lib.evaluation`): the offline classifier (trained at the evaluation resolution on
+images outside the subset and the reference), pixels and a fixed random conv net. P/R against the training
+subset are kept as a copying indicator. A sanity check, stored with the results, scores fresh held-out
+images and noisy copies of the training images with the same pipeline.
 
 Every stage is resumable: checkpoints and the finished stages (:class:`memsep_lib.results.StageCache`)
 of seed ``k`` live in ``<workdir>/seed<k>/``. The seeds are the units of sharding (``units``, ``run(...,
@@ -28,43 +38,42 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from memsep_lib.config import make_generator
-from memsep_lib.data import cifar10_subset, to_uint8
+from memsep_lib.data import cifar10_subset, resize_images, to_uint8
 from memsep_lib.distributed import DistInfo, barrier, broadcast_object, main_first
 from memsep_lib.dit import DiT, FlatScore
-from memsep_lib.features import FEATURE_SPACE, cifar_feature_net, extract_features
-from memsep_lib.metrics import frechet_distance, memorization_fraction, nearest_neighbors, precision_recall
-from memsep_lib.pruning import (ablation_importance, heads_to_prune, importance_draws, random_heads_to_prune,
-                                rank_agreement, taylor_importance)
+from memsep_lib.evaluation import classifier_space, evaluate_samples, pixel_space, random_conv_space
+from memsep_lib.features import cifar_feature_net
+from memsep_lib.metrics import memorization_fraction, nearest_neighbors
+from memsep_lib.process import alpha, sigma
+from memsep_lib.pruning import (ablation_importance, gate_prune_discrepancy, heads_to_prune, importance_draws,
+                                random_heads_to_prune, rank_agreement, taylor_importance)
 from memsep_lib.experiments.sharding import gather, partial
 from memsep_lib.progress import progress_bar
 from memsep_lib.results import StageCache
 from memsep_lib.sampling import sample_blocks
 from memsep_lib.speed import speed_for
-from memsep_lib.stats import mean_std
 from memsep_lib.training import EMA, load_checkpoint, train_resumable
 
+from .analysis import ARMS, PAPER_TABLE, average_records, summarize
 from .cost import cost_entry
 
-__all__ = ["NAME", "DESCRIPTION", "COST", "PAPER_TABLE", "MODELS", "DiTPruningConfig", "CONFIGS", "load_data",
-           "run_seed", "run", "units", "merge", "load_stage_model", "summarize_seeds", "seed_comparisons",
-           "results_table", "verdict", "facts"]
+__all__ = ["NAME", "DESCRIPTION", "COST", "MODELS", "COPY_NOISE", "DiTPruningConfig", "CONFIGS",
+           "EvaluationSets", "load_data", "load_sets", "feature_spaces", "metric_sanity", "run_seed", "run", "units",
+           "merge", "load_stage_model"]
 
 NAME = "dit_pruning"
-DESCRIPTION = "Algorithm 1: small-t head pruning of a DiT trained on CIFAR-10 against random pruning (the paper's table)"
+DESCRIPTION = ("Algorithm 1: small-t head pruning of a DiT trained on CIFAR-10, against fine-tuning alone, large-t "
+               "and random pruning, scored against held-out images (the paper's table)")
 COST = {
-    "ci": {"minutes": 0.5, "hardware": "1 CPU thread",
-           "basis": "measured: 29 s (chapter notebook, feature net cached, shared machine)"},
-    "cpu": {"minutes": 50, "hardware": "1 CPU thread", "basis": "measured: 3007 s (1 thread, shared machine), 5 seeds"},
+    "ci": {"minutes": 1, "hardware": "1 CPU thread",
+           "basis": "measured: 50 s (chapter notebook, feature net cached, shared machine)"},
+    "cpu": {"minutes": 80, "hardware": "2 CPU processes, 1 thread each",
+            "basis": "estimated: 4,300 training steps per seed at 0.24 s (two shards in parallel) and 7,000 "
+                     "samples, three seeds per shard"},
 }  # gpu and paper: estimated from their FLOP counts (cost.py), below CONFIGS
-PAPER_TABLE = {  # the paper's CIFAR-10 table (5,000 images, DiT, mean of 5 runs)
-    "original": {"precision": 0.39, "recall": 0.08, "memorization": 0.7382, "fid": 15.47},
-    "pruned": {"precision": 0.33, "recall": 0.12, "memorization": 0.6858, "fid": 15.07},
-    "random": {"precision": 0.30, "recall": 0.09, "memorization": 0.6687, "fid": 17.14},
-}
-MODELS = ("original", "pruned", "random")
+COPY_NOISE = 0.05   # the sanity check's noisy copies: a training image plus N(0, COPY_NOISE^2) per pixel
 
 
 @dataclass(frozen=True)
@@ -80,13 +89,15 @@ class DiTPruningConfig:
     horizon: float              # small-t interval: t = horizon * Beta(0.8, 2)
     importance_draws: int
     prune_ratio: float
-    finetune_steps: int
-    num_samples: int            # generated images per model for the final metrics
+    finetune_steps: int         # M: every arm is fine-tuned this long, from the same state and batches
+    num_samples: int            # generated images per model, and held-out reference images
     milestone_samples: int      # generated images per memorisation milestone
     sample_steps: int
     seeds: tuple
     feature_train_size: int
     feature_epochs: int
+    random_masks: int = 3       # random masks per seed (the random arm averages them)
+    horizons: tuple = (0.1, 0.3, 1.0)   # small-t horizons whose removed heads are compared with `horizon`'s
     t0: float = 1e-3
     T: float = 8.0
     subset_seed: int = 0
@@ -97,44 +108,78 @@ CONFIGS = {
                            ema_decay=0.98, memorization_milestones=(100, 200), horizon=0.3, importance_draws=64,
                            prune_ratio=0.2, finetune_steps=40, num_samples=48, milestone_samples=24,
                            sample_steps=25, seeds=(0, 1), feature_train_size=1000, feature_epochs=1),
-    # cpu: 32 images at 8x8 (patch 2: the same 16 tokens as 16x16 with patch 4), lr 2e-3, EMA 0.995, about an
-    # hour on one CPU thread for 5 seeds. Probe (seed 0, 1 thread, about 0.12 s per step; memorisation of 100
-    # samples, 50 sampling steps): the former config (200 images at 16x16, lr 5e-4) memorised 0% at 2.5k-10k steps
-    # (on a GPU); 32 images at 16x16 with lr 1e-3 or 3e-3 memorised at most 5% (raw weights) by 3k steps; 32
-    # images at 8x8, lr 2e-3 memorised 8% / 59% / 79% (raw weights) at 1k / 2k / 3k steps, while an EMA of decay
-    # 0.999 still held 15% at 3k (it lags by ~1k steps), hence 0.995; 64 images at 8x8 reached 1% at 2k steps.
-    # The full run with this config: 3007 s on one thread, the original memorising 88.4 +- 3.3% (5 seeds).
-    "cpu": DiTPruningConfig(subset_size=32, resolution=8, dit="DiT-cpu/2", train_steps=4000, batch_size=64, lr=2e-3,
-                            ema_decay=0.995, memorization_milestones=(1000, 2000, 3000, 4000), horizon=0.3,
-                            importance_draws=256, prune_ratio=0.2, finetune_steps=500, num_samples=500,
-                            milestone_samples=100, sample_steps=50, seeds=(0, 1, 2, 3, 4),
+    # cpu: 32 images at 8x8 (patch 2: 16 tokens), lr 2e-3, EMA 0.995, trained to the step where the recorded probe
+    # (probe.py, book/results/dit_pruning_probe-cpu.json; seed 0, 200 samples) puts the original's memorisation in
+    # the middle of 50-85%: 32 images memorised 0 / 14 / 51 / 69% at 1k / 1.5k / 2k / 2.5k steps, 48 images 0 / 1 /
+    # 13 / 34%. 2,500 steps leaves the fine-tuned arms room to move either way. Six seeds: two shards of three.
+    "cpu": DiTPruningConfig(subset_size=32, resolution=8, dit="DiT-cpu/2", train_steps=2500, batch_size=64, lr=2e-3,
+                            ema_decay=0.995, memorization_milestones=(500, 1000, 1500, 2000, 2500), horizon=0.3,
+                            importance_draws=256, prune_ratio=0.2, finetune_steps=300, num_samples=1000,
+                            milestone_samples=100, sample_steps=50, seeds=(0, 1, 2, 3, 4, 5),
                             feature_train_size=20_000, feature_epochs=2),
     # gpu: one H200 in at most 8 minutes end to end, sized from the FLOPs counted from the config (cost.py, shown
-    # in COST["gpu"]["basis"]) at the paper profile's float32 rates measured there: about 6 minutes. The paper's
-    # DiT-S/2 at half its resolution (64 tokens: a step's FLOP term, ~37 ms, is expected to stay above eager
-    # PyTorch's per-step overhead of ~1,000 kernel launches) on the cpu profile's 32 images; lr: the cpu DiT's 2e-3
-    # scaled by its width (x 128/384), rounded down for the deeper net; EMA 0.995 as there (training is as short).
-    # Not yet run on a GPU: whether it memorises at 16x16 in 3,000 steps is what its first run will show.
+    # in COST["gpu"]["basis"]) at the paper profile's float32 rates measured there. The paper's DiT-S/2 at half
+    # its resolution (64 tokens) on the cpu profile's 32 images; lr: the cpu DiT's 2e-3 scaled by its width
+    # (x 128/384), rounded down for the deeper net. Not yet run on a GPU.
     "gpu": DiTPruningConfig(subset_size=32, resolution=16, dit="DiT-S/2", train_steps=3000, batch_size=128, lr=5e-4,
                             ema_decay=0.995, memorization_milestones=(1000, 2000, 3000), horizon=0.3,
-                            importance_draws=256, prune_ratio=0.2, finetune_steps=250, num_samples=500,
+                            importance_draws=256, prune_ratio=0.2, finetune_steps=150, num_samples=1000,
                             milestone_samples=100, sample_steps=100, seeds=(0, 1), feature_train_size=20_000,
                             feature_epochs=2),
     "paper": DiTPruningConfig(subset_size=5000, resolution=32, dit="DiT-S/2", train_steps=400_000, batch_size=128,
                               lr=1e-4, ema_decay=0.9999, memorization_milestones=(50_000, 100_000, 200_000, 400_000),
                               horizon=0.3, importance_draws=2048, prune_ratio=0.2, finetune_steps=10_000,
                               num_samples=10_000, milestone_samples=1000, sample_steps=250, seeds=(0, 1, 2, 3, 4),
-                              feature_train_size=50_000, feature_epochs=10),
+                              feature_train_size=20_000, feature_epochs=10),
 }
 COST.update({p: cost_entry(CONFIGS[p], CONFIGS["paper"]) for p in ("gpu", "paper")})
+MODELS = ("original", "finetune_only", "pruned_small_t", "pruned_large_t")   # + random0, random1, ...
 
 
 def load_data(subset_size: int, resolution: int, subset_seed: int = 0, **load_kwargs) -> torch.Tensor:
     """The training subset in ``[-1, 1]``, shape ``(n, 3, r, r)`` (``r < 32``: average-pooled)."""
     images, _, _ = cifar10_subset(subset_size, subset_seed, **load_kwargs)
-    if resolution != 32:
-        images = F.avg_pool2d(images, 32 // resolution)
-    return images
+    return resize_images(images, resolution)
+
+
+@dataclass(frozen=True)
+class EvaluationSets:
+    """The training subset, the held-out reference and a second held-out draw (``fresh``, for the sanity
+    check), at the config's resolution, and every index the feature net must not train on."""
+
+    train: torch.Tensor
+    reference: torch.Tensor
+    fresh: torch.Tensor
+    excluded: tuple
+
+
+def load_sets(cfg: DiTPruningConfig, **load_kwargs) -> EvaluationSets:
+    """:class:`EvaluationSets` for ``cfg``: ``2 num_samples`` images of the training split outside the subset."""
+    train, _, train_idx = cifar10_subset(cfg.subset_size, cfg.subset_seed, **load_kwargs)
+    held, _, held_idx = cifar10_subset(2 * cfg.num_samples, cfg.subset_seed + 1, exclude=train_idx.tolist(),
+                                       **load_kwargs)
+    held = resize_images(held, cfg.resolution)
+    return EvaluationSets(resize_images(train, cfg.resolution), held[:cfg.num_samples], held[cfg.num_samples:],
+                          tuple(sorted(train_idx.tolist() + held_idx.tolist())))
+
+
+def feature_spaces(cfg: DiTPruningConfig, sets: EvaluationSets, device) -> tuple[list, float]:
+    """The evaluation's feature spaces, the classifier first (the primary one, of ``results.table``), and the
+    classifier's test accuracy."""
+    net = cifar_feature_net(train_size=cfg.feature_train_size, epochs=cfg.feature_epochs, resolution=cfg.resolution,
+                            exclude=sets.excluded, device=device)
+    return [classifier_space(net), pixel_space(), random_conv_space()], net.test_accuracy
+
+
+def metric_sanity(sets: EvaluationSets, spaces: list, *, noise: float = COPY_NOISE, seed: int = 0) -> dict:
+    """Fresh held-out images (a perfect generaliser) and noisy copies of the training images (a copier), as many
+    as the reference, through :func:`memsep_lib.evaluation.evaluate_samples` in every space: ``{space: {kind: metrics}}``."""
+    gen = torch.Generator().manual_seed(seed)
+    n = sets.reference.shape[0]
+    pick = torch.randint(sets.train.shape[0], (n,), generator=gen)
+    copies = (sets.train[pick] + noise * torch.randn(sets.train[pick].shape, generator=gen)).clamp(-1, 1)
+    return {space.name: {kind: evaluate_samples(x, reference=sets.reference, train=sets.train, space=space)
+                         for kind, x in (("fresh", sets.fresh), ("copies", copies))} for space in spaces}
 
 
 def _new_model(cfg: DiTPruningConfig) -> DiT:
@@ -150,22 +195,21 @@ def _generate(model: DiT, cfg: DiTPruningConfig, n: int, seed: int, device, dist
     return flat.reshape(n, *score_fn.shape).clamp(-1, 1).cpu()
 
 
-def _evaluate(model: DiT, cfg: DiTPruningConfig, train: torch.Tensor, real_features: torch.Tensor, feature_net,
-              seed: int, device, dist=None, progress: bool = False) -> dict:
+def _evaluate(model: DiT, cfg: DiTPruningConfig, sets: EvaluationSets, spaces: list, seed: int, device, dist=None,
+              progress: bool = False, examples: int = 0) -> dict:
+    """One model's samples scored: memorisation (pixels, against the subset) and, per space, FD and P/R."""
     start = time.perf_counter()
     images = _generate(model, cfg, cfg.num_samples, seed, device, dist, progress)
     seconds = time.perf_counter() - start
-    fake_features = extract_features(feature_net, images)
-    precision, recall = precision_recall(real_features, fake_features, k=3)
-    _, nn_idx = nearest_neighbors(images.flatten(1), train.flatten(1), k=1)
-    return {
-        "memorization": memorization_fraction(images.flatten(1), train.flatten(1)),
-        "precision": precision, "recall": recall,
-        "fid": frechet_distance(real_features, fake_features),
-        "num_heads": sum(model.heads_per_layer()), "num_parameters": model.num_parameters(),
-        "sampling_seconds_per_image": seconds / cfg.num_samples,
-        "examples": to_uint8(images[:8]).tolist(), "examples_nearest": nn_idx[:8, 0].tolist(),
-    }
+    out = {"memorization": memorization_fraction(images.flatten(1), sets.train.flatten(1)),
+           "spaces": {space.name: evaluate_samples(images, reference=sets.reference, train=sets.train, space=space)
+                      for space in spaces},
+           "num_heads": sum(model.heads_per_layer()), "num_parameters": model.num_parameters(),
+           "sampling_seconds_per_image": seconds / cfg.num_samples}
+    if examples:
+        _, nn_idx = nearest_neighbors(images[:examples].flatten(1), sets.train.flatten(1), k=1)
+        out.update(examples=to_uint8(images[:examples]).tolist(), examples_nearest=nn_idx[:, 0].tolist())
+    return out
 
 
 def _every(steps: int) -> int:
@@ -186,7 +230,9 @@ def _train(model: DiT, cfg: DiTPruningConfig, train_flat: torch.Tensor, *, steps
 
 def _finetuned(base: DiT, remove: dict, cfg: DiTPruningConfig, train_flat: torch.Tensor, seed: int,
                checkpoint: Path, device, progress: bool, dist=None, speed=None) -> DiT:
-    model = copy.deepcopy(base)
+    """``base`` with the heads ``remove`` pruned (none: the fine-tuning control), fine-tuned ``M`` steps on the
+    batches every arm of the seed sees (generator ``10_000 + seed``), from a fresh optimizer."""
+    model = copy.deepcopy(base).requires_grad_(True)   # the base is an EMA copy, its weights frozen
     model.prune_heads({int(k): v for k, v in remove.items()})
     ema = _train(model, cfg, train_flat, steps=cfg.finetune_steps, interval=cfg.finetune_steps,
                  generator=make_generator(10_000 + seed, device), checkpoint=checkpoint, progress=progress,
@@ -194,8 +240,12 @@ def _finetuned(base: DiT, remove: dict, cfg: DiTPruningConfig, train_flat: torch
     return ema.model.model
 
 
-def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_features: torch.Tensor, feature_net,
-             folder: Path, device, *, progress: bool = False, dist: DistInfo | None = None, speed=None) -> dict:
+def _random_names(cfg: DiTPruningConfig) -> list[str]:
+    return [f"random{j}" for j in range(cfg.random_masks)]
+
+
+def run_seed(cfg: DiTPruningConfig, seed: int, sets: EvaluationSets, spaces: list, folder: Path, device, *,
+             progress: bool = False, dist: DistInfo | None = None, speed=None) -> dict:
     """One seed of the experiment (resumable through ``folder``); returns its results.
 
     With ``dist`` every rank of the group calls it: they train together, rank 0 writes, and each stage's
@@ -206,7 +256,9 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
     store = StageCache(folder, config=cfg, write=dist is None or dist.is_main)
     if dist is not None:
         barrier(dist)                    # every rank has read the same stages before rank 0 adds any
-    bar = progress_bar(total=2 * len(cfg.memorization_milestones) + 10, enabled=progress, desc=f"seed {seed}")
+    randoms = _random_names(cfg)
+    total = 2 * len(cfg.memorization_milestones) + 3 + len(cfg.horizons) + 2 * (len(MODELS) + len(randoms))
+    bar = progress_bar(total=total, enabled=progress, desc=f"seed {seed}")
 
     def step(name, compute):             # one stage of the seed, shown on its bar
         bar.set_postfix_str(name)
@@ -218,6 +270,7 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
         return step(name, lambda: store.get(name, compute if dist is None else
                                             lambda: broadcast_object(compute(), dist)))
 
+    train = sets.train
     train_flat = train.flatten(1).to(device)
     torch.manual_seed(seed)
     model = _new_model(cfg).to(device)
@@ -232,38 +285,52 @@ def run_seed(cfg: DiTPruningConfig, seed: int, train: torch.Tensor, real_feature
             train.flatten(1)))
     original = ema.model.model.eval()
 
-    def importance(times, method):
-        draws = importance_draws(train, cfg.importance_draws, horizon=cfg.horizon, times=times, T=cfg.T,
-                                 generator=make_generator(seed))
-        draws = type(draws)(draws.x0.to(device), draws.t.to(device), draws.z.to(device))
+    def draws(times, horizon):
+        d = importance_draws(train, cfg.importance_draws, horizon=horizon, times=times, T=cfg.T,
+                             generator=make_generator(seed))
+        return type(d)(d.x0.to(device), d.t.to(device), d.z.to(device))
+
+    def importance(times, method, horizon=cfg.horizon):
         fn = ablation_importance if method == "ablation" else taylor_importance
-        return fn(original, draws).tolist()
+        return fn(original, draws(times, horizon)).tolist()
 
     small = torch.tensor(stage("importance_small_ablation", lambda: importance("small", "ablation")))
     taylor = torch.tensor(stage("importance_small_taylor", lambda: importance("small", "taylor")))
     large = torch.tensor(stage("importance_large_ablation", lambda: importance("large", "ablation")))
-    remove = stage("remove_pruned", lambda: heads_to_prune(small, cfg.prune_ratio))
-    remove_random = stage("remove_random", lambda: random_heads_to_prune(
-        original.heads_per_layer(), cfg.prune_ratio, generator=make_generator(20_000 + seed)))
-    tune = dict(device=device, progress=progress, dist=dist, speed=speed)
-    pruned = step("fine-tuning pruned", lambda: _finetuned(original, remove, cfg, train_flat, seed,
-                                                           folder / "pruned.pt", **tune))
-    random_pruned = step("fine-tuning random", lambda: _finetuned(original, remove_random, cfg, train_flat, seed,
-                                                                  folder / "random.pt", **tune))
+    by_horizon = {h: stage(f"remove_horizon_{h:g}", lambda h=h: heads_to_prune(
+        torch.tensor(importance("small", "ablation", h)), cfg.prune_ratio)) for h in cfg.horizons}
+    remove = {"finetune_only": {},
+              "pruned_small_t": stage("remove_pruned_small_t", lambda: heads_to_prune(small, cfg.prune_ratio)),
+              "pruned_large_t": stage("remove_pruned_large_t", lambda: heads_to_prune(large, cfg.prune_ratio))}
+    for j, name in enumerate(randoms):
+        remove[name] = stage(f"remove_{name}", lambda j=j: random_heads_to_prune(
+            original.heads_per_layer(), cfg.prune_ratio, generator=make_generator(20_000 + seed + 1000 * j)))
+    check = draws("small", cfg.horizon)
+    x_t = alpha(check.t)[:, None, None, None] * check.x0 + sigma(check.t)[:, None, None, None] * check.z
+    discrepancy = gate_prune_discrepancy(original, remove["pruned_small_t"], x_t[:32], check.t[:32])
 
-    out = {
+    tune = dict(device=device, progress=progress, dist=dist, speed=speed)
+    models = {"original": original}
+    for name, heads in remove.items():
+        models[name] = step(f"fine-tuning {name}", lambda heads=heads, name=name: _finetuned(
+            original, heads, cfg, train_flat, seed, folder / f"{name}.pt", **tune))
+    evaluated = {name: stage(f"eval_{name}", lambda m=m, name=name: _evaluate(
+        m, cfg, sets, spaces, seed, device, dist, progress, examples=8 if name in MODELS + ("random0",) else 0))
+        for name, m in models.items()}
+    bar.close()
+    return {
+        "seed": seed,
         "memorization_over_steps": {m: store.done[f"memorization@{m}"] for m in cfg.memorization_milestones},
         "importance_small_ablation": small.tolist(), "importance_small_taylor": taylor.tolist(),
         "importance_large_ablation": large.tolist(),
         "rank_agreement_taylor_vs_ablation": rank_agreement(small, taylor),
         "rank_agreement_small_vs_large_t": rank_agreement(small, large),
-        "removed_pruned": remove, "removed_random": remove_random,
+        "removed": remove, "removed_by_horizon": {f"{h:g}": r for h, r in by_horizon.items()},
+        "gate_prune_discrepancy": discrepancy,
+        "arms": {**{name: evaluated[name] for name in MODELS},
+                 "random": average_records([evaluated[name] for name in randoms])},
+        "random_masks": [evaluated[name] for name in randoms],
     }
-    for name, m in zip(MODELS, (original, pruned, random_pruned)):
-        out[name] = stage(f"eval_{name}", lambda m=m: _evaluate(m, cfg, train, real_features, feature_net,
-                                                                seed, device, dist, progress))
-    bar.close()
-    return out
 
 
 def units(config: DiTPruningConfig) -> list[int]:
@@ -288,115 +355,44 @@ def run(config: DiTPruningConfig, *, device=None, progress: bool = False, workdi
     seeds = list(config.seeds) if units is None else list(units)
     if set(seeds) - set(config.seeds):
         raise ValueError(f"units must be seeds of the config {list(config.seeds)}, got {seeds}")
-    train = main_first(lambda: load_data(config.subset_size, config.resolution, config.subset_seed))
-    feature_net = main_first(lambda: cifar_feature_net(train_size=config.feature_train_size,
-                                                       epochs=config.feature_epochs, device=device))
-    real_features = extract_features(feature_net, train)
+    sets = main_first(lambda: load_sets(config))
+    spaces, accuracy = main_first(lambda: feature_spaces(config, sets, device))
     speed = speed_for(device, compile=compile)
-    per_seed = [run_seed(config, seed, train, real_features, feature_net, Path(workdir) / f"seed{seed}", device,
-                         progress=progress, dist=dist, speed=speed) for seed in seeds]
+    per_seed = [run_seed(config, seed, sets, spaces, Path(workdir) / f"seed{seed}", device, progress=progress,
+                         dist=dist, speed=speed) for seed in seeds]
     setup = {key: getattr(config, key) for key in ("subset_size", "subset_seed", "resolution", "train_steps",
-                                                   "prune_ratio")}
+                                                   "finetune_steps", "prune_ratio", "horizon", "random_masks")}
+    reference = {"kind": "held_out", "size": sets.reference.shape[0], "split": "train",
+                 "excludes": "the training subset", "resolution": config.resolution}
     extra = {} if speed is None else {"speed": dataclasses.asdict(speed)}
-    result = partial(list(config.seeds), seeds, per_seed, feature_space=FEATURE_SPACE,
-                     feature_net_test_accuracy=feature_net.test_accuracy, setup=setup, **extra)
+    result = partial(list(config.seeds), seeds, per_seed, spaces=[s.name for s in spaces],
+                     feature_net_test_accuracy=accuracy, reference=reference,
+                     sanity=metric_sanity(sets, spaces), setup=setup, **extra)
     return result if units is not None else merge([result])
 
 
 def merge(partials: list[dict]) -> dict:
     """The whole run's results from partial results that cover every seed (:func:`.sharding.gather`)."""
     per_seed, common = gather(partials)
-    out = {"feature_space": common["feature_space"], "feature_net_test_accuracy": common["feature_net_test_accuracy"],
-           "table": summarize_seeds(per_seed), "paper_table": PAPER_TABLE, "per_seed": per_seed,
-           "setup": common["setup"]}
+    out = {"arms": list(ARMS), "feature_space": common["spaces"][0], "spaces": common["spaces"],
+           "feature_net_test_accuracy": common["feature_net_test_accuracy"], "reference": common["reference"],
+           "sanity": common["sanity"], **summarize(per_seed, common["spaces"]), "paper_table": PAPER_TABLE,
+           "per_seed": per_seed, "setup": common["setup"]}
     return out if "speed" not in common else {**out, "speed": common["speed"]}
 
 
 def load_stage_model(cfg: DiTPruningConfig, folder: Path | str, stage: str = "original") -> DiT:
-    """The EMA model of a finished stage (``original``, ``pruned`` or ``random``) of one seed's run folder."""
-    if stage not in MODELS:
-        raise ValueError(f"stage must be one of {MODELS}, got {stage!r}")
+    """The EMA model of a finished stage of one seed's run folder: ``original``, an arm of :data:`MODELS`, or
+    ``random<j>``."""
+    names = MODELS + tuple(_random_names(cfg))
+    if stage not in names:
+        raise ValueError(f"stage must be one of {names}, got {stage!r}")
     folder = Path(folder)
     model = _new_model(cfg)
-    if stage != "original":
+    if stage not in ("original", "finetune_only"):
         remove = json.loads((folder / "stages.json").read_text())[f"remove_{stage}"]
         model.prune_heads({int(k): v for k, v in remove.items()})
     wrapper = FlatScore(model)
     ema = EMA(wrapper)
     load_checkpoint(folder / f"{stage}.pt", model=wrapper, ema=ema)
     return ema.model.model.eval()
-
-
-def summarize_seeds(per_seed: list[dict]) -> dict:
-    """Mean and sample standard deviation over seeds of every metric, per model (original / pruned / random)."""
-    keys = ("memorization", "precision", "recall", "fid", "num_heads", "num_parameters", "sampling_seconds_per_image")
-    return {name: {key: mean_std([s[name][key] for s in per_seed]) for key in keys} for name in MODELS}
-
-
-def seed_comparisons(per_seed: list[dict]) -> dict:
-    """Paired per-seed comparisons: for each claim ``(metric, a, b)`` of the paper's table, the number of
-    seeds with ``metric[a] < metric[b]``, keyed ``"<metric>: <a> < <b>"``, plus ``"seeds"`` (the total).
-
-    Claims: pruning lowers memorisation (pruned < original), random pruning lowers it more
-    (random < pruned), and Algorithm 1 keeps quality better than random pruning (FD pruned < random).
-    """
-    if not per_seed:
-        raise ValueError("per_seed must hold at least one seed's results")
-    claims = (("memorization", "pruned", "original"), ("memorization", "random", "original"),
-              ("memorization", "random", "pruned"), ("fid", "pruned", "random"), ("fid", "pruned", "original"))
-    out = {f"{k}: {a} < {b}": sum(float(s[a][k]) < float(s[b][k]) for s in per_seed) for k, a, b in claims}
-    out["seeds"] = len(per_seed)
-    return out
-
-
-def _pm(row: dict, key: str, scale: float = 1.0, digits: int = 2) -> str:
-    return f"{scale * row[key]['mean']:.{digits}f} ± {scale * row[key]['std']:.{digits}f}"
-
-
-def results_table(table: dict, paper: dict = PAPER_TABLE) -> str:
-    """Markdown table: our mean +- std beside the paper's numbers, for original / pruned / random."""
-    names = {"original": "Original", "pruned": "Ours (pruned, Algorithm 1)", "random": "Random pruning"}
-    lines = ["| model | Mem. % (ours) | Mem. % (paper) | P (ours) | P (paper) | R (ours) | R (paper) "
-             "| FD (ours, feature net) | FID (paper, Inception) | heads | parameters |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for key, label in names.items():
-        row, ref = table[key], paper[key]
-        lines.append(f"| {label} | {_pm(row, 'memorization', 100, 1)} | {100 * ref['memorization']:.2f} "
-                     f"| {_pm(row, 'precision')} | {ref['precision']:.2f} | {_pm(row, 'recall')} | {ref['recall']:.2f} "
-                     f"| {_pm(row, 'fid')} | {ref['fid']:.2f} | {row['num_heads']['mean']:.0f} "
-                     f"| {row['num_parameters']['mean']:,.0f} |")
-    return "\n".join(lines)
-
-
-def verdict(results: dict) -> dict[str, bool]:
-    """The pipeline's invariants: every pruned model has ``round(eta * #heads)`` heads fewer than the original,
-    and memorisation, precision and recall lie in ``[0, 1]``, FD ``>= 0``."""
-    per_seed, ratio = results["per_seed"], results["setup"]["prune_ratio"]
-    total = per_seed[0]["original"]["num_heads"]
-    removed = round(ratio * total)
-    heads = all(s["original"]["num_heads"] == total and s[m]["num_heads"] == total - removed
-                for s in per_seed for m in ("pruned", "random"))
-    ranges = all(0 <= s[m][k] <= 1 for s in per_seed for m in MODELS for k in ("memorization", "precision", "recall"))
-    fd = all(s[m]["fid"] >= 0 for s in per_seed for m in MODELS)
-    return {f"pruned heads: {removed} of {total} ({100 * ratio:.0f}%) in every pruned model": heads,
-            "memorisation, precision, recall in [0, 1] and FD >= 0": ranges and fd}
-
-
-def facts(results: dict) -> dict[str, str]:
-    """The numbers the chapter's prose quotes, formatted as it prints them."""
-    per_seed, table, setup = results["per_seed"], results["table"], results["setup"]
-    counts = seed_comparisons(per_seed)
-    rho = lambda key: f"{mean_std([s[key] for s in per_seed])['mean']:.2f}"
-    out = {"feature_accuracy": f"{100 * results['feature_net_test_accuracy']:.1f}",
-           "rho_taylor": rho("rank_agreement_taylor_vs_ablation"), "rho_large": rho("rank_agreement_small_vs_large_t"),
-           "setup": f"{setup['subset_size']} images at {setup['resolution']}×{setup['resolution']} for "
-                    f"{setup['train_steps']:,} steps",
-           "seeds": str(counts["seeds"])}
-    for m in MODELS:
-        out[f"mem_{m}"], out[f"fd_{m}"] = _pm(table[m], "memorization", 100, 1), _pm(table[m], "fid")
-    for key, name in (("memorization: pruned < original", "mem_pruned_lt_original"),
-                      ("memorization: random < pruned", "mem_random_lt_pruned"),
-                      ("fid: pruned < random", "fd_pruned_lt_random"),
-                      ("fid: pruned < original", "fd_pruned_lt_original")):
-        out[name] = str(counts[key])
-    return out

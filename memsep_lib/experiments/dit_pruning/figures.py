@@ -1,4 +1,5 @@
-"""Figures of chapter 7 (DiT head pruning): importance heatmaps, memorisation over training, sample grids.
+"""Figures of chapter 7 (DiT head pruning): importance heatmaps, memorisation over training, the regime probe,
+paired differences with their intervals, sample grids.
 
 Matplotlib only: every function takes results (lists, tables) and draws them.
 """
@@ -57,3 +58,35 @@ def plot_samples_with_nearest(rows: dict, train_uint8, *, num: int = 8):
     return fig
 
 
+
+
+def plot_paired_differences(entries: list, *, scale: float = 1.0, ax=None, xlabel: str = "paired difference"):
+    """Forest plot: each paired comparison ``a - b`` (``{a, b, mean_diff, ci95}``) as its mean and 95% interval,
+    with zero marked; an interval clear of zero is drawn solid, one that straddles it hollow."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.45 * len(entries) + 1))
+    for row, entry in enumerate(entries):
+        lo, hi = (scale * v if v is not None else float("nan") for v in entry["ci95"])
+        clear = lo > 0 or hi < 0
+        ax.plot([lo, hi], [row, row], color="C0", lw=2)
+        ax.plot(scale * entry["mean_diff"], row, "o", color="C0", mfc="C0" if clear else "white")
+    ax.axvline(0, color="k", lw=0.8, ls="--")
+    ax.set_yticks(range(len(entries)))
+    ax.set_yticklabels([f"{e['a']} − {e['b']}" for e in entries], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    return ax
+
+
+def plot_probe(curves: dict, band: tuple, *, ax=None):
+    """The regime probe: memorisation (%) over training steps, one line per subset size (``{size: {step: fraction}}``),
+    the target band shaded."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.2))
+    ax.axhspan(100 * band[0], 100 * band[1], color="0.9", label="target band")
+    for size, curve in curves.items():
+        points = sorted((int(step), value) for step, value in curve.items())
+        ax.plot([p[0] for p in points], [100 * p[1] for p in points], "o-", label=f"{size} images")
+    ax.set(xlabel="training step", ylabel="memorised samples (%)", ylim=(-2, 102))
+    ax.legend(fontsize=8)
+    return ax
