@@ -64,8 +64,8 @@ from .scores import (empirical_score, empirical_score_hessian, posterior_cov, po
                      posterior_weights)
 
 # the other modules, imported on first attribute access (memsep_lib.dit, memsep_lib.experiments, ...)
-_LAZY_MODULES = ("data", "distributed", "dit", "evaluation", "experiments", "features", "fits", "lipschitz", "nets",
-                 "progress", "provenance", "pruning", "results", "speed", "stats", "training")
+_LAZY_MODULES = ("data", "distributed", "dit", "evaluation", "experiments", "features", "fits", "inception",
+                 "lipschitz", "nets", "progress", "provenance", "pruning", "results", "speed", "stats", "training")
 MODULES = ("config", "validation", "process", "mixtures", "scores", "losses", "metrics", "sampling") + _LAZY_MODULES
 
 __all__ = [

@@ -64,7 +64,8 @@ DOCUMENTED = ["losses.loss_gap", "losses.fisher_divergence", "sampling.sample", 
               "mixtures.GaussianMixture.log_prob", "mixtures.GaussianMixture.data_log_prob",
               "mixtures.GaussianMixture.hessian", "results.save_results", "results.load_results",
               "results.stored_or_live", "training.train_score_net", "training.train_score_stack",
-              "training.train_resumable", "training.fit_batched", "stats.paired_difference"]
+              "training.train_resumable", "training.fit_batched", "stats.paired_difference",
+              "inception.inception_space", "inception.inception_space_from_env"]
 
 
 @pytest.mark.parametrize("path", DOCUMENTED)

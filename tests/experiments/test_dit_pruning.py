@@ -274,3 +274,23 @@ def test_gpu_and_paper_costs_are_estimates_from_the_flop_count():
     one = cost.estimate_seconds(CONFIGS["gpu"], train_rate=rates[0], forward_rate=rates[1]) - cost.SETUP_SECONDS
     assert cost.estimate_seconds(twice, train_rate=rates[0], forward_rate=rates[1]) - cost.SETUP_SECONDS == \
         pytest.approx(2 * one)
+
+
+def test_feature_spaces_add_inception_from_the_environment(monkeypatch, tmp_path):
+    """MEMSEP_INCEPTION_WEIGHTS adds the Inception space last; random weights are named a plumbing test."""
+    from memsep_lib.experiments.dit_pruning import experiment
+    from memsep_lib.inception import INCEPTION_ENV, save_random_inception_weights
+
+    def fake_net(**kwargs):
+        net = CifarFeatureNet(resolution=kwargs["resolution"]).eval()
+        net.test_accuracy = 0.5
+        return net
+
+    monkeypatch.setattr(experiment, "cifar_feature_net", fake_net)
+    cfg, sets, _ = _tiny_inputs(monkeypatch)
+    monkeypatch.delenv(INCEPTION_ENV, raising=False)
+    spaces, accuracy = experiment.feature_spaces(cfg, sets, "cpu")
+    assert len(spaces) == 3 and accuracy == 0.5 and spaces[0].name.endswith("at 8x8")
+    monkeypatch.setenv(INCEPTION_ENV, str(save_random_inception_weights(tmp_path / "random.pth")))
+    spaces, _ = experiment.feature_spaces(cfg, sets, "cpu")
+    assert len(spaces) == 4 and "PLUMBING TEST" in spaces[-1].name and "not FID" in spaces[-1].name

@@ -26,14 +26,17 @@ COMPARISONS = (("pruned_small_t", "original"), ("pruned_small_t", "random"), ("p
                ("finetune_only", "original"))
 SPACE_METRICS = ("fid", "precision", "recall", "train_precision", "train_recall")
 ROW_METRICS = ("memorization", *SPACE_METRICS, "num_heads", "num_parameters", "sampling_seconds_per_image")
-# claim -> (metric, a, b, sign): supported when the interval of mean(metric[a] - metric[b]) is entirely of `sign`
+# claim id -> (text, metric, a, b, sign): supported when the 95% interval of mean(metric[a] - metric[b]) over seeds
+# lies entirely on the side of zero that `sign` gives
 CLAIMS = {
-    "pruning lowers memorisation (pruned_small_t < original)": ("memorization", "pruned_small_t", "original", -1),
-    "pruning lowers memorisation beyond fine-tuning alone (pruned_small_t < finetune_only)":
-        ("memorization", "pruned_small_t", "finetune_only", -1),
-    "small-t importance matters (memorisation: pruned_small_t < pruned_large_t)":
-        ("memorization", "pruned_small_t", "pruned_large_t", -1),
-    "better quality than random pruning (FD: pruned_small_t < random)": ("fid", "pruned_small_t", "random", -1),
+    "mem_vs_original": ("pruning lowers memorisation (pruned_small_t < original)",
+                        "memorization", "pruned_small_t", "original", -1),
+    "mem_vs_finetune": ("pruning lowers memorisation beyond fine-tuning alone (pruned_small_t < finetune_only)",
+                        "memorization", "pruned_small_t", "finetune_only", -1),
+    "mem_vs_large_t": ("small-t importance matters (memorisation: pruned_small_t < pruned_large_t)",
+                       "memorization", "pruned_small_t", "pruned_large_t", -1),
+    "fd_vs_random": ("better quality than random pruning (FD: pruned_small_t < random)",
+                     "fid", "pruned_small_t", "random", -1),
 }
 MEMORIZATION_BAND = (0.50, 0.85)   # the regime the comparison needs: memorising clearly, not saturated
 
@@ -134,7 +137,7 @@ def claims(results: dict) -> dict[str, str]:
     """Each of :data:`CLAIMS` as ``"supported at 95%"`` or ``"not supported at 95%"`` (interval straddles
     zero or lies on the other side), on the stored paired differences."""
     out = {}
-    for text, (metric, a, b, sign) in CLAIMS.items():
+    for text, metric, a, b, sign in CLAIMS.values():
         lo, hi = _find(results["paired"], metric, a, b)["ci95"]
         lo = float("-inf") if lo is None else lo
         hi = float("inf") if hi is None else hi
@@ -190,6 +193,6 @@ def facts(results: dict) -> dict[str, str]:
             out[f"diff_{metric}_{a}_{b}"] = _interval(_find(results["paired"], metric, a, b), scale, digits)
     for h, value in results["horizon_overlap"].items():
         out[f"horizon_overlap_{h}"] = f"{value['mean']:.2f}"
-    for text, state in claims(results).items():
-        out[f"claim: {text}"] = state
+    for key, state in zip(CLAIMS, claims(results).values()):
+        out[f"claim_{key}"] = state
     return out

@@ -45,6 +45,7 @@ from memsep_lib.distributed import DistInfo, barrier, broadcast_object, main_fir
 from memsep_lib.dit import DiT, FlatScore
 from memsep_lib.evaluation import classifier_space, evaluate_samples, pixel_space, random_conv_space
 from memsep_lib.features import cifar_feature_net
+from memsep_lib.inception import inception_space_from_env
 from memsep_lib.metrics import memorization_fraction, nearest_neighbors
 from memsep_lib.process import alpha, sigma
 from memsep_lib.pruning import (ablation_importance, gate_prune_discrepancy, heads_to_prune, importance_draws,
@@ -165,10 +166,13 @@ def load_sets(cfg: DiTPruningConfig, **load_kwargs) -> EvaluationSets:
 
 def feature_spaces(cfg: DiTPruningConfig, sets: EvaluationSets, device) -> tuple[list, float]:
     """The evaluation's feature spaces, the classifier first (the primary one, of ``results.table``), and the
-    classifier's test accuracy."""
+    classifier's test accuracy; with ``MEMSEP_INCEPTION_WEIGHTS`` set, Inception-v3 pool3 last
+    (:func:`memsep_lib.inception.inception_space_from_env`)."""
     net = cifar_feature_net(train_size=cfg.feature_train_size, epochs=cfg.feature_epochs, resolution=cfg.resolution,
                             exclude=sets.excluded, device=device)
-    return [classifier_space(net), pixel_space(), random_conv_space()], net.test_accuracy
+    inception = inception_space_from_env(device=device)          # MEMSEP_INCEPTION_WEIGHTS: FID's own space
+    spaces = [classifier_space(net), pixel_space(), random_conv_space()] + ([] if inception is None else [inception])
+    return spaces, net.test_accuracy
 
 
 def metric_sanity(sets: EvaluationSets, spaces: list, *, noise: float = COPY_NOISE, seed: int = 0) -> dict:

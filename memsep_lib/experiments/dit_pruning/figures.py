@@ -90,3 +90,38 @@ def plot_probe(curves: dict, band: tuple, *, ax=None):
     ax.set(xlabel="training step", ylabel="memorised samples (%)", ylim=(-2, 102))
     ax.legend(fontsize=8)
     return ax
+
+
+def _seed_band(ax, times, per_seed, **style):
+    """The mean over seeds of per-seed curves as a line, their min-max as a band; returns the line."""
+    values = torch.as_tensor(per_seed, dtype=torch.float64).reshape(-1, len(times))
+    line, = ax.plot(times, values.mean(0).numpy(), **style)
+    ax.fill_between(times, values.amin(0).numpy(), values.amax(0).numpy(), color=line.get_color(), alpha=0.2, lw=0)
+    return line
+
+
+def plot_score_distance(curves: dict, times, *, axes=None):
+    """The mechanism against ``t`` (log x), one panel per quantity: ``to_empirical``, ``to_held_out`` (with the
+    floor ``empirical_to_held_out`` dashed) and ``lipschitz`` (with ``lipschitz_empirical_scale`` dashed).
+
+    ``curves[arm][quantity]`` holds one list per seed (over ``times``); each arm is a line (mean over seeds)
+    with a band (min-max over seeds). The dashed references are the first arm's (they do not depend on the arm).
+    """
+    panels = (("to_empirical", "distance to the empirical score", None, None),
+              ("to_held_out", "distance to the held-out empirical score", "empirical_to_held_out",
+               "empirical vs held-out"),
+              ("lipschitz", "Lipschitz constant of the score", "lipschitz_empirical_scale",
+               "a_t² s_t⁻⁴ min |x_i − x_j|²"))
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    times = [float(t) for t in times]
+    first = next(iter(curves.values()))
+    for ax, (key, title, reference, label) in zip(axes, panels):
+        for arm, arm_curves in curves.items():
+            _seed_band(ax, times, arm_curves[key], label=arm)
+        if reference in first:
+            _seed_band(ax, times, first[reference], color="k", ls="--", label=label)
+        ax.set(xscale="log", xlabel="t", title=title)
+        ax.legend(fontsize=7)
+    axes[2].set_yscale("log")
+    return axes
