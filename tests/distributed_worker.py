@@ -58,8 +58,9 @@ def tiny_dit_cli(results_dir, args):
                                finetune_steps=5, num_samples=6, milestone_samples=4, sample_steps=3, seeds=(0, 1),
                                lr=1e-2)
     exp.CONFIGS["ci"] = tiny
-    images = torch.rand(24, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    exp.load_sets = lambda cfg, **_: exp.EvaluationSets(images[:12], images[12:18], images[18:], tuple(range(24)))
+    images = torch.rand(36, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    exp.load_sets = lambda cfg, **_: exp.EvaluationSets(images[:12], images[12:18], images[18:24], tuple(range(24)),
+                                                        images[24:])
 
     def feature_spaces(cfg, sets, device):
         torch.manual_seed(0)

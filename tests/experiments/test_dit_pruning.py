@@ -1,6 +1,8 @@
 import copy
 import dataclasses
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,12 +13,16 @@ from torch.utils.flop_counter import FlopCounterMode
 from memsep_lib.config import make_generator
 from memsep_lib.dit import DIT_CONFIGS, DiT, FlatScore
 from memsep_lib.evaluation import classifier_space, pixel_space
-from memsep_lib.experiments.dit_pruning import (ARMS, COST, CONFIGS, EvaluationSets, average_records, claims, cost,
-                                                facts, load_stage_model, results_table, run_seed, summarize, verdict)
+from memsep_lib.experiments.dit_pruning import (ARMS, COST, CONFIGS, SCORE_CLAIMS, EvaluationSets, average_records,
+                                                claims, cost, facts, load_stage_model, results_table, run_seed,
+                                                summarize, verdict)
 from memsep_lib.features import CifarFeatureNet
 from memsep_lib.pruning import random_heads_to_prune
 from memsep_lib.results import config_dict, load_results
 from memsep_lib.training import train_score_net
+
+
+SHARED_CIFAR = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar10"
 
 
 def test_configs_are_frozen_per_profile():
@@ -143,8 +149,8 @@ def test_verdict_and_facts_of_the_stored_run():
     assert results["reference"]["size"] == CONFIGS["cpu"].num_samples >= 1000
     assert set(results["table"]) == set(ARMS) and len(results["per_seed"]) == len(CONFIGS["cpu"].seeds)
     assert {"metric", "a", "b", "mean_diff", "ci95"} <= set(results["paired"][0])
-    assert summarize(results["per_seed"], results["spaces"]) == {k: results[k] for k in summarize(
-        results["per_seed"], results["spaces"])}                            # the stored summaries are the seeds'
+    again = summarize(results["per_seed"], results["spaces"], horizon=results["setup"]["horizon"])
+    assert again == {k: results[k] for k in again}                          # the stored summaries are the seeds'
     shown = facts(results)
     assert shown["seeds"] == str(len(CONFIGS["cpu"].seeds)) and shown["reference_size"] == "1,000"
     assert set(claims(results).values()) <= {"supported at 95%", "not supported at 95%"}
@@ -163,12 +169,12 @@ def _tiny_inputs(monkeypatch):
     """The tiny config, its evaluation sets (random images) and two feature spaces (an untrained classifier)."""
     monkeypatch.setitem(DIT_CONFIGS, "DiT-test/4", dict(hidden_size=16, depth=2, num_heads=2, patch_size=4))
     torch.manual_seed(0)
-    images = torch.rand(24, 3, 8, 8) * 2 - 1
-    sets = EvaluationSets(images[:12], images[12:18], images[18:], tuple(range(24)))
+    images = torch.rand(36, 3, 8, 8) * 2 - 1
+    sets = EvaluationSets(images[:12], images[12:18], images[18:24], tuple(range(24)), images[24:])
     return _tiny_config(), sets, [classifier_space(CifarFeatureNet(resolution=8).eval()), pixel_space()]
 
 
-BARS = ("seed 0", "DSM training", "sampling (blocks)", "training to step 10", "memorization@10",
+BARS = ("seed 0", "DSM training", "sampling (blocks)", "training to step 10", "memorization@10", "score_distance",
         "importance_small_ablation", "importance_large_ablation", "remove_horizon_0.1", "fine-tuning finetune_only",
         "fine-tuning pruned_small_t", "fine-tuning random1", "eval_random1")
 
@@ -185,6 +191,9 @@ def test_run_seed_tiny_resumes(tmp_path, monkeypatch, capsys):
     assert set(arms["pruned_small_t"]["spaces"]) == {s.name for s in spaces}
     assert all(0 <= arms[m]["memorization"] <= 1 for m in ARMS) and out["gate_prune_discrepancy"] < 1e-4
     assert set(out["removed_by_horizon"]) == {"0.1", "0.3"}
+    assert set(out["score_distance"]) == {"original", "finetune_only", "pruned_small_t", "pruned_large_t", "random0",
+                                          "random1"}
+    assert len(out["score_distance"]["original"]["to_empirical"]) == len(out["score_distance"]["original"]["times"])
     assert out["removed_by_horizon"]["0.3"] == json.loads(json.dumps(out["removed"]["pruned_small_t"]))
     stages = json.loads((tmp_path / "seed0" / "stages.json").read_text())
     assert {"eval_original", "eval_pruned_small_t", "eval_random1", "remove_pruned_large_t"} <= set(stages)
@@ -218,7 +227,7 @@ def test_progress_shows_every_stage_of_a_seed(tmp_path, monkeypatch, capsys):
     run_seed(cfg, 0, sets, spaces, tmp_path / "seed0", torch.device("cpu"), progress=True)
     err = capsys.readouterr().err
     assert [bar for bar in BARS if bar not in err] == []
-    total = 2 * len(cfg.memorization_milestones) + 3 + len(cfg.horizons) + 2 * (4 + cfg.random_masks)
+    total = 2 * len(cfg.memorization_milestones) + 4 + len(cfg.horizons) + 2 * (4 + cfg.random_masks)
     assert f"{total}/{total}" in err
 
 
@@ -294,3 +303,58 @@ def test_feature_spaces_add_inception_from_the_environment(monkeypatch, tmp_path
     monkeypatch.setenv(INCEPTION_ENV, str(save_random_inception_weights(tmp_path / "random.pth")))
     spaces, _ = experiment.feature_spaces(cfg, sets, "cpu")
     assert len(spaces) == 4 and "PLUMBING TEST" in spaces[-1].name and "not FID" in spaces[-1].name
+
+
+@pytest.mark.skipif(not (os.environ.get("MEMSEP_DATA_DIR") or SHARED_CIFAR.exists()),
+                    reason="real CIFAR-10 npz not available (MEMSEP_DATA_DIR)")
+def test_evaluation_sets_are_disjoint_held_out_images_at_the_training_resolution():
+    from memsep_lib.data import cifar10_subset
+    from memsep_lib.experiments.dit_pruning import load_sets
+
+    data_dir = os.environ.get("MEMSEP_DATA_DIR") or str(SHARED_CIFAR)
+    cfg = dataclasses.replace(CONFIGS["cpu"], num_samples=200)
+    sets = load_sets(cfg, data_dir=data_dir)
+    assert sets.train.shape == (32, 3, 8, 8) and sets.reference.shape == sets.fresh.shape == (200, 3, 8, 8)
+    _, _, train_idx = cifar10_subset(cfg.subset_size, cfg.subset_seed, data_dir=data_dir)
+    assert len(set(sets.excluded)) == 32 + 400 and set(train_idx.tolist()) <= set(sets.excluded)
+    flat = torch.cat([sets.train, sets.reference, sets.fresh]).flatten(1)
+    assert torch.cdist(flat, flat).add(torch.eye(len(flat)) * 1e9).min() > 0      # no image in two sets
+
+
+def _with_scores(seeds, pruned_distance=0.6):
+    """Score-distance curves on 3 times: the original near the empirical score (0.1) and far from the held-out one
+    (0.9); Algorithm 1 at ``pruned_distance``, the random masks at 0.3."""
+    times = [0.001, 0.1, 1.0]
+    curve = lambda d, held=0.9, lip=5.0: {"times": times, "to_empirical": [d] * 3, "to_held_out": [held] * 3,
+                                          "empirical_to_held_out": [1.0] * 3, "lipschitz": [lip] * 3,
+                                          "lipschitz_empirical_scale": [10.0] * 3}
+    for k, s in enumerate(seeds):
+        s["score_distance"] = {"original": curve(0.1), "finetune_only": curve(0.1), "pruned_large_t": curve(0.2),
+                               "pruned_small_t": curve(pruned_distance + 0.01 * k, lip=2.0),
+                               "random0": curve(0.3), "random1": curve(0.35)}
+    return seeds
+
+
+def test_score_summary_pairs_the_small_t_means_and_the_measurement_check_can_fail():
+    seeds = _with_scores([_fake_seed(0.8, 10.0), _fake_seed(0.6, 12.0), _fake_seed(0.7, 11.0)])
+    results = _fake_results(seeds)
+    results["setup"]["horizon"] = 0.3
+    assert set(results["score_distance"]) == set(ARMS)
+    assert results["score_distance"]["random"]["to_empirical"][0] == [pytest.approx(0.325)] * 3
+    entry = next(e for e in results["score_paired"] if (e["metric"], e["a"], e["b"]) ==
+                 ("to_empirical", "pruned_small_t", "random"))
+    assert entry["mean_diff"] == pytest.approx(0.6 + 0.01 - 0.325) and entry["ci95"][0] > 0
+    shown = claims(results)
+    assert shown[SCORE_CLAIMS["score_vs_random"][0]] == "supported at 95%"
+    assert shown[SCORE_CLAIMS["smoother_vs_random"][0]] == "supported at 95%"
+    assert list(verdict(results).values())[-1] is True
+    # a generalising original (nearer the held-out score than its own training set's): the check fails
+    for s in seeds:
+        s["score_distance"]["original"]["to_empirical"] = [0.95] * 3
+    swapped = _fake_results(seeds)
+    swapped["setup"]["horizon"] = 0.3
+    assert list(verdict(swapped).values())[-1] is False
+    # Algorithm 1 no further from the empirical score than random pruning: not supported
+    same = _fake_results(_with_scores([_fake_seed(0.8, 10.0), _fake_seed(0.6, 12.0), _fake_seed(0.7, 11.0)], 0.32))
+    same["setup"]["horizon"] = 0.3
+    assert claims(same)[SCORE_CLAIMS["score_vs_random"][0]] == "not supported at 95%"

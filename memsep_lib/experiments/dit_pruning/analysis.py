@@ -11,8 +11,11 @@ from __future__ import annotations
 from memsep_lib.pruning import num_heads_to_prune
 from memsep_lib.stats import mean_std, paired_difference
 
-__all__ = ["ARMS", "PAPER_TABLE", "PAPER_ROWS", "COMPARISONS", "CLAIMS", "MEMORIZATION_BAND", "average_records",
-           "summarize", "paired_entry", "results_table", "verdict", "claims", "facts"]
+from .mechanism import small_t_mean
+
+__all__ = ["ARMS", "PAPER_TABLE", "PAPER_ROWS", "COMPARISONS", "CLAIMS", "SCORE_CLAIMS", "SCORE_COMPARISONS",
+           "MEMORIZATION_BAND", "average_records", "summarize", "score_summary", "paired_entry", "results_table",
+           "verdict", "claims", "facts"]
 
 ARMS = ("original", "finetune_only", "pruned_small_t", "pruned_large_t", "random")
 PAPER_TABLE = {  # the paper's CIFAR-10 table (5,000 images, DiT, mean of 5 runs)
@@ -38,6 +41,17 @@ CLAIMS = {
     "fd_vs_random": ("better quality than random pruning (FD: pruned_small_t < random)",
                      "fid", "pruned_small_t", "random", -1),
 }
+# the mechanism (issue 15): claim id -> (text, quantity, a, b, sign) on the small-t mean of a score-distance curve
+SCORE_CLAIMS = {
+    "score_vs_random": ("Algorithm 1 moves the score further from the empirical score than random pruning "
+                        "(small-t distance: pruned_small_t > random)", "to_empirical", "pruned_small_t", "random", 1),
+    "score_vs_finetune": ("... and further than fine-tuning alone (pruned_small_t > finetune_only)",
+                          "to_empirical", "pruned_small_t", "finetune_only", 1),
+    "smoother_vs_random": ("Algorithm 1's score is smoother than random pruning's (small-t Lipschitz: "
+                           "pruned_small_t < random)", "lipschitz", "pruned_small_t", "random", -1),
+}
+SCORE_COMPARISONS = (("pruned_small_t", "original"), ("pruned_small_t", "random"), ("pruned_small_t", "finetune_only"),
+                     ("random", "finetune_only"), ("pruned_small_t", "pruned_large_t"), ("finetune_only", "original"))
 MEMORIZATION_BAND = (0.50, 0.85)   # the regime the comparison needs: memorising clearly, not saturated
 
 
@@ -80,10 +94,10 @@ def _jaccard(a: dict, b: dict) -> float:
     return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
 
 
-def summarize(per_seed: list[dict], spaces: list[str]) -> dict:
+def summarize(per_seed: list[dict], spaces: list[str], *, horizon: float = 0.3) -> dict:
     """``table`` (the first, primary space), ``tables`` (every space), ``paired`` (primary space; memorisation
     once), ``paired_by_space`` and ``horizon_overlap`` (mean Jaccard index of the removed heads against those
-    at the run's horizon, per horizon)."""
+    at the run's horizon, per horizon); with score distances in every seed, :func:`score_summary` at ``horizon``."""
     if not per_seed:
         raise ValueError("per_seed must hold at least one seed's results")
     tables = {space: {arm: _row(per_seed, arm, space) for arm in ARMS} for space in spaces}
@@ -93,8 +107,33 @@ def summarize(per_seed: list[dict], spaces: list[str]) -> dict:
     horizons = per_seed[0]["removed_by_horizon"]
     overlap = {h: mean_std([_jaccard(s["removed_by_horizon"][h], s["removed"]["pruned_small_t"])
                             for s in per_seed]) for h in horizons}
-    return {"table": tables[spaces[0]], "tables": tables, "paired": memorization + by_space[spaces[0]],
-            "paired_by_space": by_space, "horizon_overlap": overlap}
+    out = {"table": tables[spaces[0]], "tables": tables, "paired": memorization + by_space[spaces[0]],
+           "paired_by_space": by_space, "horizon_overlap": overlap}
+    if all("score_distance" in s for s in per_seed):
+        out.update(score_summary(per_seed, horizon))
+    return out
+
+
+def _arm_curves(seed: dict) -> dict:
+    """One seed's score-distance curves per arm, the random arm the mean over its masks."""
+    curves = seed["score_distance"]
+    masks = [curves[name] for name in curves if name.startswith("random")]
+    mean_mask = {q: [sum(c[q][k] for c in masks) / len(masks) for k in range(len(masks[0][q]))]
+                 for q in masks[0] if q != "times"}
+    return {**{arm: curves[arm] for arm in ARMS if arm != "random"}, "random": {**mean_mask, "times": masks[0]["times"]}}
+
+
+def score_summary(per_seed: list[dict], horizon: float = 0.3) -> dict:
+    """``score_distance[arm]``: the ``times`` and, per quantity, the per-seed curves; ``score_paired``: paired
+    differences over seeds of each quantity's mean over the grid times ``<= horizon`` (the small-t interval)."""
+    curves = [_arm_curves(s) for s in per_seed]
+    times = curves[0]["original"]["times"]
+    quantities = [q for q in curves[0]["original"] if q != "times"]
+    distance = {arm: {"times": times, **{q: [c[arm][q] for c in curves] for q in quantities}} for arm in ARMS}
+    small = lambda arm, q: [small_t_mean(c[arm][q], times, horizon) for c in curves]
+    paired = [{"metric": q, "a": a, "b": b, "horizon": horizon, **paired_difference(small(a, q), small(b, q))}
+              for q in ("to_empirical", "to_held_out", "lipschitz") for a, b in SCORE_COMPARISONS]
+    return {"score_distance": distance, "score_paired": paired}
 
 
 def _find(paired: list[dict], metric: str, a: str, b: str) -> dict:
@@ -137,8 +176,11 @@ def claims(results: dict) -> dict[str, str]:
     """Each of :data:`CLAIMS` as ``"supported at 95%"`` or ``"not supported at 95%"`` (interval straddles
     zero or lies on the other side), on the stored paired differences."""
     out = {}
-    for text, metric, a, b, sign in CLAIMS.values():
-        lo, hi = _find(results["paired"], metric, a, b)["ci95"]
+    claims_and_entries = [(c, results["paired"]) for c in CLAIMS.values()]
+    if "score_paired" in results:
+        claims_and_entries += [(c, results["score_paired"]) for c in SCORE_CLAIMS.values()]
+    for (text, metric, a, b, sign), entries in claims_and_entries:
+        lo, hi = _find(entries, metric, a, b)["ci95"]
         lo = float("-inf") if lo is None else lo
         hi = float("inf") if hi is None else hi
         supported = hi < 0 if sign < 0 else lo > 0
@@ -153,7 +195,9 @@ def verdict(results: dict) -> dict[str, bool]:
     - metric sanity, in every space: fresh held-out images beat noisy copies of the training set on FD and
       recall against the reference, while the copies' training-subset recall is the higher;
     - head counts: each pruned arm has ``round(eta * #heads)`` heads fewer than the original, the control none;
-    - gate/prune equivalence: zeroing the gates of the removed heads computes what removing them does (1e-4).
+    - gate/prune equivalence: zeroing the gates of the removed heads computes what removing them does (1e-4);
+    - with the mechanism measured: the original's score is nearer the empirical score of its training set than
+      that of a held-out set on the small-t interval (it memorises; a generalising score would not be).
     """
     per_seed, ratio = results["per_seed"], results["setup"]["prune_ratio"]
     total = per_seed[0]["arms"]["original"]["num_heads"]
@@ -166,10 +210,16 @@ def verdict(results: dict) -> dict[str, bool]:
                 and all(s["arms"][a]["num_heads"] == total - removed for a in ("pruned_small_t", "pruned_large_t"))
                 and all(m["num_heads"] == total - removed for m in s["random_masks"]) for s in per_seed)
     gates = all(s["gate_prune_discrepancy"] < 1e-4 for s in per_seed)
-    return {f"original memorises {100 * lo:.0f}-{100 * hi:.0f}% (the regime the comparison needs)": lo <= memorization <= hi,
+    out = {f"original memorises {100 * lo:.0f}-{100 * hi:.0f}% (the regime the comparison needs)": lo <= memorization <= hi,
             "metric sanity: fresh held-out images beat noisy copies on FD and recall, in every space": sanity,
             f"pruned arms: {removed} of {total} heads ({100 * ratio:.0f}%) removed; the control keeps all": heads,
             "zeroed gates compute what removed heads do (< 1e-4)": gates}
+    if "score_distance" in results:
+        original, horizon = results["score_distance"]["original"], results["setup"]["horizon"]
+        mean = lambda q: sum(small_t_mean(c, original["times"], horizon) for c in original[q]) / len(original[q])
+        out["the original's score is nearer its training set's empirical score than a held-out set's at small t"] = \
+            mean("to_empirical") < mean("to_held_out")
+    return out
 
 
 def facts(results: dict) -> dict[str, str]:
@@ -193,6 +243,9 @@ def facts(results: dict) -> dict[str, str]:
             out[f"diff_{metric}_{a}_{b}"] = _interval(_find(results["paired"], metric, a, b), scale, digits)
     for h, value in results["horizon_overlap"].items():
         out[f"horizon_overlap_{h}"] = f"{value['mean']:.2f}"
-    for key, state in zip(CLAIMS, claims(results).values()):
+    keys = list(CLAIMS) + (list(SCORE_CLAIMS) if "score_paired" in results else [])
+    for key, state in zip(keys, claims(results).values()):
         out[f"claim_{key}"] = state
+    for entry in results.get("score_paired", []):
+        out[f"diff_score_{entry['metric']}_{entry['a']}_{entry['b']}"] = _interval(entry, 1, 3)
     return out

@@ -59,6 +59,7 @@ from memsep_lib.training import EMA, load_checkpoint, train_resumable
 
 from .analysis import ARMS, PAPER_TABLE, average_records, summarize
 from .cost import cost_entry
+from .mechanism import score_distance, score_time_grid
 
 __all__ = ["NAME", "DESCRIPTION", "COST", "MODELS", "COPY_NOISE", "DiTPruningConfig", "CONFIGS",
            "EvaluationSets", "load_data", "load_sets", "feature_spaces", "metric_sanity", "run_seed", "run", "units",
@@ -75,6 +76,9 @@ COST = {
                      "samples, three seeds per shard"},
 }  # gpu and paper: estimated from their FLOP counts (cost.py), below CONFIGS
 COPY_NOISE = 0.05   # the sanity check's noisy copies: a training image plus N(0, COPY_NOISE^2) per pixel
+# the mechanism (mechanism.score_distance): t grid from t0 to T, queries from P^_t, the first of them for the
+# power-iteration Lipschitz constant; the same queries for every model of a seed (generator 30_000 + seed)
+SCORE_TIMES, SCORE_QUERIES, LIPSCHITZ_QUERIES = 10, 256, 32
 
 
 @dataclass(frozen=True)
@@ -146,12 +150,14 @@ def load_data(subset_size: int, resolution: int, subset_seed: int = 0, **load_kw
 @dataclass(frozen=True)
 class EvaluationSets:
     """The training subset, the held-out reference and a second held-out draw (``fresh``, for the sanity
-    check), at the config's resolution, and every index the feature net must not train on."""
+    check), at the config's resolution, every index the feature net must not train on, and ``score_reference``:
+    as many held-out images as training images, whose empirical score is the mechanism's generalising reference."""
 
     train: torch.Tensor
     reference: torch.Tensor
     fresh: torch.Tensor
     excluded: tuple
+    score_reference: torch.Tensor
 
 
 def load_sets(cfg: DiTPruningConfig, **load_kwargs) -> EvaluationSets:
@@ -160,8 +166,10 @@ def load_sets(cfg: DiTPruningConfig, **load_kwargs) -> EvaluationSets:
     held, _, held_idx = cifar10_subset(2 * cfg.num_samples, cfg.subset_seed + 1, exclude=train_idx.tolist(),
                                        **load_kwargs)
     held = resize_images(held, cfg.resolution)
+    excluded = tuple(sorted(train_idx.tolist() + held_idx.tolist()))
+    score_reference, _, _ = cifar10_subset(cfg.subset_size, cfg.subset_seed + 2, exclude=excluded, **load_kwargs)
     return EvaluationSets(resize_images(train, cfg.resolution), held[:cfg.num_samples], held[cfg.num_samples:],
-                          tuple(sorted(train_idx.tolist() + held_idx.tolist())))
+                          excluded, resize_images(score_reference, cfg.resolution))
 
 
 def feature_spaces(cfg: DiTPruningConfig, sets: EvaluationSets, device) -> tuple[list, float]:
@@ -261,7 +269,7 @@ def run_seed(cfg: DiTPruningConfig, seed: int, sets: EvaluationSets, spaces: lis
     if dist is not None:
         barrier(dist)                    # every rank has read the same stages before rank 0 adds any
     randoms = _random_names(cfg)
-    total = 2 * len(cfg.memorization_milestones) + 3 + len(cfg.horizons) + 2 * (len(MODELS) + len(randoms))
+    total = 2 * len(cfg.memorization_milestones) + 4 + len(cfg.horizons) + 2 * (len(MODELS) + len(randoms))
     bar = progress_bar(total=total, enabled=progress, desc=f"seed {seed}")
 
     def step(name, compute):             # one stage of the seed, shown on its bar
@@ -321,9 +329,14 @@ def run_seed(cfg: DiTPruningConfig, seed: int, sets: EvaluationSets, spaces: lis
     evaluated = {name: stage(f"eval_{name}", lambda m=m, name=name: _evaluate(
         m, cfg, sets, spaces, seed, device, dist, progress, examples=8 if name in MODELS + ("random0",) else 0))
         for name, m in models.items()}
+    distances = stage("score_distance", lambda: {name: score_distance(
+        FlatScore(m.eval()), train.flatten(1), sets.score_reference.flatten(1), score_time_grid(cfg.t0, cfg.T, SCORE_TIMES),
+        T=cfg.T, num_queries=SCORE_QUERIES, lipschitz_queries=LIPSCHITZ_QUERIES,
+        generator=make_generator(30_000 + seed)) for name, m in models.items()})
     bar.close()
     return {
         "seed": seed,
+        "score_distance": distances,
         "memorization_over_steps": {m: store.done[f"memorization@{m}"] for m in cfg.memorization_milestones},
         "importance_small_ablation": small.tolist(), "importance_small_taylor": taylor.tolist(),
         "importance_large_ablation": large.tolist(),
@@ -380,7 +393,8 @@ def merge(partials: list[dict]) -> dict:
     per_seed, common = gather(partials)
     out = {"arms": list(ARMS), "feature_space": common["spaces"][0], "spaces": common["spaces"],
            "feature_net_test_accuracy": common["feature_net_test_accuracy"], "reference": common["reference"],
-           "sanity": common["sanity"], **summarize(per_seed, common["spaces"]), "paper_table": PAPER_TABLE,
+           "sanity": common["sanity"], **summarize(per_seed, common["spaces"], horizon=common["setup"]["horizon"]),
+           "paper_table": PAPER_TABLE,
            "per_seed": per_seed, "setup": common["setup"]}
     return out if "speed" not in common else {**out, "speed": common["speed"]}
 
