@@ -24,8 +24,7 @@ import notebook_macros as nm  # noqa: E402
 sys.path.remove(str(ROOT / "book" / "_ext"))
 
 NOTEBOOKS = nm.book_notebooks()
-PENDING = {
-           "ch06_mixture_memorization"}
+PENDING: set[str] = set()
 # a widget callback written as `lambda ...: (plot(...), plt.show())` returns a tuple, which interact prints
 # under the figure as "(<Axes: ...>, None)"
 TUPLE_CALLBACK = re.compile(r"lambda[^:\n]*:\s*\((?:.|\n)*?plt\.show\(\)\s*\)")
