@@ -166,3 +166,11 @@ def test_facts_of_the_committed_results():
 def test_summary_table_lists_every_row():
     table = mm.summary_table([_entry({"width": 8}, 0.25, -3.0, 0.01)], "width")
     assert table.count("\n") == 2 and "| 8 | 1 | 1 | 25.0 ± 0.0 | 1.0 | -3.00 ± 0.00 | 0.00 |" in table
+
+
+def test_progress_shows_the_group_training_and_sampling_bars(capsys):
+    mm.run_members(_tiny(), progress=True)
+    err = capsys.readouterr().err
+    assert all(bar in err for bar in ("weight_decay groups", "DSM training", "sampling (sde)")), err[-500:]
+    mm.run_members(_tiny())
+    assert capsys.readouterr().err == ""

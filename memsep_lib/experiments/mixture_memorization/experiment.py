@@ -141,8 +141,10 @@ def group_keys(config: MixtureConfig) -> list[str]:
     return list(dict.fromkeys(_group_key(m) for m in members(config)))
 
 
-def _train_and_evaluate(group: list[dict], config: MixtureConfig, device, checkpoint: Path | None) -> list[dict]:
-    """Train one group of members together, sample every member and measure it."""
+def _train_and_evaluate(group: list[dict], config: MixtureConfig, device, checkpoint: Path | None,
+                        progress: bool = False) -> list[dict]:
+    """Train one group of members together, sample every member and measure it (``progress``: training and
+    sampling bars under the group bar)."""
     K, d, width = group[0]["K"], group[0]["d"], group[0]["width"]
     mix = mixture_for(K, d, config.separation, device)
     sets = [training_set(mix, m["n"], m["seed"]) for m in group]
@@ -156,10 +158,11 @@ def _train_and_evaluate(group: list[dict], config: MixtureConfig, device, checkp
     train_resumable(stack, data, steps=config.steps, generator=gen, checkpoint_path=checkpoint,
                     checkpoint_every=every, log_every=every // 10, lr=config.lr, train_fn=train_score_stack,
                     sizes=[m["n"] for m in group], batch_size=config.batch_size, t0=config.t0, T=config.T,
-                    time_distribution="log_uniform")
+                    time_distribution="log_uniform", progress=progress)
     m_samples = config.num_samples
     samples = sample(stack.joint_score_fn(m_samples), len(group) * m_samples, d, T=config.T, t0=config.t0,
-                     steps=config.sample_steps, denoise=True, batch_size=len(group) * m_samples, generator=gen)
+                     steps=config.sample_steps, denoise=True, batch_size=len(group) * m_samples, generator=gen,
+                     progress=progress)
     truth = mix.sample(m_samples, generator=gen)
     out = []
     for g, member in enumerate(group):
@@ -193,7 +196,7 @@ def run_members(config: MixtureConfig, *, device=None, workdir: Path | str | Non
     rows = []
     for key, group in progress_bar(groups.items(), enabled=progress, desc=f"{config.ablation} groups"):
         checkpoint = None if workdir is None else Path(workdir) / f"{key}.pt"
-        compute = functools.partial(_train_and_evaluate, group, config, device, checkpoint)
+        compute = functools.partial(_train_and_evaluate, group, config, device, checkpoint, progress)
         rows += compute() if stages is None else stages.get(key, compute)
     return rows
 
