@@ -102,25 +102,28 @@ def _seed_band(ax, times, per_seed, **style):
 
 def plot_score_distance(curves: dict, times, *, axes=None):
     """The mechanism against ``t`` (log x), one panel per quantity: ``to_empirical``, ``to_held_out`` (with the
-    floor ``empirical_to_held_out`` dashed) and ``lipschitz`` (with ``lipschitz_empirical_scale`` dashed).
+    floor ``empirical_to_held_out`` dashed) and ``lipschitz`` (with the empirical score's own ``lipschitz_empirical``
+    at the same queries dashed and its worst case between training points ``lipschitz_empirical_scale`` dotted).
 
     ``curves[arm][quantity]`` holds one list per seed (over ``times``); each arm is a line (mean over seeds)
-    with a band (min-max over seeds). The dashed references are the first arm's (they do not depend on the arm).
+    with a band (min-max over seeds). The references are the first arm's (they do not depend on the arm).
     """
-    panels = (("to_empirical", "distance to the empirical score", None, None),
-              ("to_held_out", "distance to the held-out empirical score", "empirical_to_held_out",
-               "empirical vs held-out"),
-              ("lipschitz", "Lipschitz constant of the score", "lipschitz_empirical_scale",
-               "a_t² s_t⁻⁴ min |x_i − x_j|²"))
+    panels = (("to_empirical", "distance to the empirical score", ()),
+              ("to_held_out", "distance to the held-out empirical score",
+               (("empirical_to_held_out", "empirical vs held-out", "--"),)),
+              ("lipschitz", "Lipschitz constant of the score",
+               (("lipschitz_empirical", "empirical score, same queries", "--"),
+                ("lipschitz_empirical_scale", "a_t² s_t⁻⁴ min |x_i − x_j|²", ":"))))
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     times = [float(t) for t in times]
     first = next(iter(curves.values()))
-    for ax, (key, title, reference, label) in zip(axes, panels):
+    for ax, (key, title, references) in zip(axes, panels):
         for arm, arm_curves in curves.items():
             _seed_band(ax, times, arm_curves[key], label=arm)
-        if reference in first:
-            _seed_band(ax, times, first[reference], color="k", ls="--", label=label)
+        for reference, label, style in references:
+            if reference in first:
+                _seed_band(ax, times, first[reference], color="k", ls=style, label=label)
         ax.set(xscale="log", xlabel="t", title=title)
         ax.legend(fontsize=7)
     axes[2].set_yscale("log")

@@ -8,8 +8,9 @@ At each time ``t`` of a log grid, queries ``x = a_t x_i + s_t z`` are drawn from
 - ``to_held_out``: the same with the empirical score of an equally large held-out set in place of
   ``grad log p^_t`` (numerator and denominator), a generalising reference, and
   ``empirical_to_held_out``: that distance for ``grad log p^_t`` itself (a memorising score's value);
-- ``lipschitz``: the mean over queries of ``|grad_x s_theta(x, t)|_2`` (power iteration with autograd),
-  beside ``lipschitz_empirical_scale = a_t^2 s_t^-4 min_{i != j} |x_i - x_j|^2`` (chapter 5).
+- ``lipschitz``: the mean over queries of ``|grad_x s_theta(x, t)|_2`` (power iteration with autograd), beside
+  the empirical score's own value at the same queries (``lipschitz_empirical``) and its worst case between
+  training points, ``lipschitz_empirical_scale = a_t^2 s_t^-4 min_{i != j} |x_i - x_j|^2`` (chapter 5).
 
 The network computes in float32 (``dtype``), the empirical scores and every ratio in float64.
 """
@@ -24,13 +25,14 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ...metrics import nearest_neighbors
 from ...process import add_noise, alpha, sigma
-from ...scores import empirical_score
+from ...scores import empirical_score, empirical_score_hessian
 from ...validation import (call_score_fn, check_compatible, check_float_dtype, check_generator, check_points,
                            check_positive_int, check_real, check_time)
 
 __all__ = ["QUANTITIES", "score_time_grid", "jacobian_spectral_norm", "score_distance", "small_t_mean"]
 
-QUANTITIES = ("to_empirical", "to_held_out", "empirical_to_held_out", "lipschitz", "lipschitz_empirical_scale")
+QUANTITIES = ("to_empirical", "to_held_out", "empirical_to_held_out", "lipschitz", "lipschitz_empirical",
+              "lipschitz_empirical_scale")
 
 
 def score_time_grid(t0, T, num: int = 10) -> list[float]:
@@ -128,6 +130,9 @@ def score_distance(score_fn, train: torch.Tensor, held_out: torch.Tensor, times,
     - ``to_held_out = E|s_theta - s^_h|^2 / E|s^_h|^2``; ``empirical_to_held_out = E|s^ - s^_h|^2 / E|s^_h|^2``;
     - ``lipschitz``: ``mean_x |grad_x s_theta(x, t)|_2`` over the first ``lipschitz_queries`` queries
       (all if None), by ``power_iterations`` steps of power iteration (:func:`jacobian_spectral_norm`);
+    - ``lipschitz_empirical``: the same for ``s^`` itself (its exact Jacobian, the Hessian of ``log p^_t``), at
+      the same queries: near a training point it is about ``1/s_t^2`` (the ``-I/s_t^2`` term), the target a
+      memorising network copies;
     - ``lipschitz_empirical_scale = a_t^2 s_t^-4 min_{i != j} |x_i - x_j|^2``: chapter 5's scale
       (``hessian_lipschitz.theory.empirical_lipschitz_scale``) with the factor ``a_t^2`` of the midpoint
       constant ``a_t^2 |x_i - x_j|^2 / (4 s_t^4) - 1/s_t^2`` (1 as t -> 0; without it the scale would exceed
@@ -195,6 +200,8 @@ def score_distance(score_fn, train: torch.Tensor, held_out: torch.Tensor, times,
         out["to_held_out"].append(_relative(net - ref, ref))
         out["empirical_to_held_out"].append(_relative(emp - ref, ref))
         out["lipschitz"].append(lip.to(torch.float64).mean().item())
+        out["lipschitz_empirical"].append(torch.linalg.matrix_norm(
+            empirical_score_hessian(x[:m], t, train64), ord=2).mean().item())
         out["lipschitz_empirical_scale"].append(alpha(t) ** 2 * d_min ** 2 / sigma(t) ** 4)
     return out
 
