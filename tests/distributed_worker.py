@@ -58,6 +58,7 @@ def tiny_dit_cli(results_dir, args):
                                finetune_steps=5, num_samples=6, milestone_samples=4, sample_steps=3, seeds=(0, 1),
                                lr=1e-2)
     exp.CONFIGS["ci"] = tiny
+    exp.SCORE_TIMES, exp.SCORE_QUERIES, exp.LIPSCHITZ_QUERIES = 3, 16, 4     # the mechanism stage at a test's size
     images = torch.rand(36, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     exp.load_sets = lambda cfg, **_: exp.EvaluationSets(images[:12], images[12:18], images[18:24], tuple(range(24)),
                                                         images[24:])

@@ -140,10 +140,11 @@ def _strip_timings(record: dict) -> dict:
     """The results without wall-clock fields (they differ between any two runs)."""
     results = copy.deepcopy(record["results"])
     for s in results["per_seed"]:
-        for m in ("original", "pruned", "random"):
-            s[m].pop("sampling_seconds_per_image")
-    for row in results["table"].values():
-        row.pop("sampling_seconds_per_image")
+        for m in [*s["arms"].values(), *s["random_masks"]]:
+            m.pop("sampling_seconds_per_image")
+    for table in [results["table"], *results["tables"].values()]:
+        for row in table.values():
+            row.pop("sampling_seconds_per_image", None)
     return results
 
 

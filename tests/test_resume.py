@@ -253,12 +253,14 @@ def _cli(variant: str, argv: list[str]) -> int:
     """``python tests/test_resume.py <variant> <name> [CLI args]``: register the variant's config as ``name``."""
     from memsep_lib import experiments
     from memsep_lib.config import PROFILES
+    from memsep_lib.experiments import dit_pruning as dp
     from memsep_lib.experiments.__main__ import main
-    from memsep_lib.experiments.dit_pruning import experiment as dp
 
     from memsep_lib.dit import DIT_CONFIGS
 
     DIT_CONFIGS.update(TINY_DIT)
+    if variant != "ci":                  # the mechanism stage at a test's size: 16 queries (4 for Lipschitz), 3 times
+        dp.experiment.SCORE_TIMES, dp.experiment.SCORE_QUERIES, dp.experiment.LIPSCHITZ_QUERIES = 3, 16, 4
     name, rest = argv[0], argv[1:]
     config = dp.CONFIGS["ci"] if variant == "ci" else _tiny_configs()[variant]
     exp = SimpleNamespace(**{k: getattr(dp, k) for k in ("DESCRIPTION", "COST", "run", "units", "merge", "verdict",

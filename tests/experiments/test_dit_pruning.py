@@ -167,7 +167,11 @@ def _tiny_config():
 
 def _tiny_inputs(monkeypatch):
     """The tiny config, its evaluation sets (random images) and two feature spaces (an untrained classifier)."""
+    from memsep_lib.experiments.dit_pruning import experiment
+
     monkeypatch.setitem(DIT_CONFIGS, "DiT-test/4", dict(hidden_size=16, depth=2, num_heads=2, patch_size=4))
+    for name, value in (("SCORE_TIMES", 3), ("SCORE_QUERIES", 16), ("LIPSCHITZ_QUERIES", 4)):   # the mechanism, small
+        monkeypatch.setattr(experiment, name, value)
     torch.manual_seed(0)
     images = torch.rand(36, 3, 8, 8) * 2 - 1
     sets = EvaluationSets(images[:12], images[12:18], images[18:24], tuple(range(24)), images[24:])
