@@ -29,7 +29,7 @@ REGISTRY: dict[str, object] = {
     "hessian_lipschitz": f"{_PKG}.hessian_lipschitz.experiment",
     **{f"mixture_{name}": f"{_PKG}.mixture_memorization.experiment:{name.upper()}"
        for name in ("scale", "sample_size", "dimension", "weight_decay", "phase_2d")},
-    "dit_pruning": f"{_PKG}.dit_pruning.experiment",
+    "dit_pruning": f"{_PKG}.dit_pruning",
 }
 
 
