@@ -16,7 +16,7 @@ The model, the pruning, the data and the metrics are the library's: :mod:`memsep
 :mod:`memsep_lib.pruning`, :mod:`memsep_lib.data`, :mod:`memsep_lib.features`, :mod:`memsep_lib.evaluation`.
 """
 
-from . import cost, figures, mechanism
+from . import cost, figures, mechanism, probe
 from .analysis import (ARMS, CLAIMS, COMPARISONS, MEMORIZATION_BAND, PAPER_ROWS, PAPER_TABLE, SCORE_CLAIMS,
                        SCORE_COMPARISONS, average_records, claims, facts, paired_entry, results_table, score_summary,
                        summarize, verdict)
@@ -28,4 +28,4 @@ __all__ = ["ARMS", "CLAIMS", "COMPARISONS", "MEMORIZATION_BAND", "PAPER_ROWS", "
            "SCORE_COMPARISONS", "average_records", "claims", "score_summary", "facts", "paired_entry", "results_table", "summarize", "verdict", "COPY_NOISE", "COST", "CONFIGS",
            "DESCRIPTION", "MODELS", "NAME", "DiTPruningConfig", "EvaluationSets", "feature_spaces", "load_data",
            "load_sets", "load_stage_model", "merge", "metric_sanity", "run", "run_seed", "units", "cost", "figures",
-           "mechanism"]
+           "mechanism", "probe"]

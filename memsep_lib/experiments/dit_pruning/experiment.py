@@ -114,7 +114,7 @@ CONFIGS = {
                            prune_ratio=0.2, finetune_steps=40, num_samples=48, milestone_samples=24,
                            sample_steps=25, seeds=(0, 1), feature_train_size=1000, feature_epochs=1),
     # cpu: 32 images at 8x8 (patch 2: 16 tokens), lr 2e-3, EMA 0.995, trained to the step where the recorded probe
-    # (probe.py, book/results/dit_pruning_probe-cpu.json; seed 0, 200 samples) puts the original's memorisation in
+    # (probe.py, book/results/probes/dit_pruning_probe-cpu.json; seed 0, 200 samples) puts the original's memorisation in
     # the middle of 50-85%: 32 images memorised 0 / 14 / 51 / 69% at 1k / 1.5k / 2k / 2.5k steps, 48 images 0 / 1 /
     # 13 / 34%. 2,500 steps leaves the fine-tuned arms room to move either way. Six seeds: two shards of three.
     "cpu": DiTPruningConfig(subset_size=32, resolution=8, dit="DiT-cpu/2", train_steps=2500, batch_size=64, lr=2e-3,

@@ -5,7 +5,7 @@ The pruning comparison means something only where the original memorises clearly
 and measures the EMA model's memorisation fraction every ``every`` steps, so the run's ``train_steps``
 can be read off the curves. Candidates run as parallel single-thread processes; each resumes from its
 folder. ``python -m memsep_lib.experiments.dit_pruning.probe --profile cpu`` writes
-``book/results/dit_pruning_probe-<profile>.json``.
+``book/results/probes/dit_pruning_probe-<profile>.json`` (beside, not among, the runners' results files).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from memsep_lib.validation import check_positive_int
 
 from .experiment import CONFIGS, DiTPruningConfig, _generate, _new_model, _train, load_data
 
-__all__ = ["NAME", "PROBES", "probe_subset_size", "run_probe"]
+__all__ = ["NAME", "PROBES", "PROBE_DIR", "probe_subset_size", "run_probe"]
 
 NAME = "dit_pruning_probe"
+PROBE_DIR = RESULTS_DIR / "probes"
 PROBES = {  # profile -> candidate subset sizes, the longest training, the milestone interval, samples, seed
     "cpu": dict(subset_sizes=(32, 48), steps=4000, every=500, samples=200, seed=0),
 }
@@ -68,12 +69,13 @@ def _one(args) -> tuple[int, dict, float]:
 
 def run_probe(profile: str = "cpu", *, jobs: int = 2, workdir: Path | str | None = None,
               results_dir: Path | str | None = None) -> Path:
-    """Every candidate of ``PROBES[profile]`` (``jobs`` at once, one thread each); writes the probe's results file."""
+    """Every candidate of ``PROBES[profile]`` (``jobs`` at once, one thread each); writes the probe's results file
+    in ``results_dir`` (default :data:`PROBE_DIR`)."""
     if profile not in PROBES:
         raise ValueError(f"profile must be one of {sorted(PROBES)}, got {profile!r}")
     check_positive_int(jobs, "jobs")
     probe, base = PROBES[profile], CONFIGS[profile]
-    workdir = Path(workdir or Path(results_dir or RESULTS_DIR) / "checkpoints" / f"{NAME}-{profile}")
+    workdir = Path(workdir or RESULTS_DIR / "checkpoints" / f"{NAME}-{profile}")
     start = time.perf_counter()
     tasks = [(base, n, {k: v for k, v in probe.items() if k != "subset_sizes"}, workdir) for n in probe["subset_sizes"]]
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
@@ -82,7 +84,7 @@ def run_probe(profile: str = "cpu", *, jobs: int = 2, workdir: Path | str | None
                "seconds": {str(n): s for n, _, s in done}, "resolution": base.resolution, "dit": base.dit}
     config = {**probe, "base": config_dict(base), "jobs": jobs}
     return save_results(NAME, profile, config, results, wall_time_s=time.perf_counter() - start,
-                        results_dir=results_dir, device_label=f"cpu ({jobs} processes, 1 thread each)")
+                        results_dir=results_dir or PROBE_DIR, device_label=f"cpu ({jobs} processes, 1 thread each)")
 
 
 if __name__ == "__main__":
