@@ -166,3 +166,12 @@ def test_score_distance_figure_draws_one_line_per_arm_per_panel():
         assert ax.get_xscale() == "log"
     assert [len(ax.lines) for ax in axes] == [2, 3, 4]                          # + the dashed/dotted references
     plt.close("all")
+
+
+def test_a_reference_result_gives_the_same_numbers_without_recomputing_the_model_free_parts():
+    train, held_out = _sets()
+    score = lambda x, t: 0.5 * empirical_score(x, t, train)   # noqa: E731
+    full = _distance(score, train, held_out)
+    reused = _distance(score, train, held_out, reference=_distance(lambda x, t: empirical_score(x, t, train),
+                                                                    train, held_out))
+    assert reused == full

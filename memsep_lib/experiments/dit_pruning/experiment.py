@@ -71,9 +71,12 @@ DESCRIPTION = ("Algorithm 1: small-t head pruning of a DiT trained on CIFAR-10, 
 COST = {
     "ci": {"minutes": 1, "hardware": "1 CPU thread",
            "basis": "measured: 50 s (chapter notebook, feature net cached, shared machine)"},
-    "cpu": {"minutes": 80, "hardware": "2 CPU processes, 1 thread each",
-            "basis": "estimated: 4,300 training steps per seed at 0.24 s (two shards in parallel) and 7,000 "
-                     "samples, three seeds per shard"},
+    "cpu": {"minutes": 100, "hardware": "2 CPU processes, 1 thread each",
+            "basis": "measured: 95 min wall for two parallel single-thread shards of three seeds (5,614 s and "
+                     "5,694 s; the regime probe and tests shared the 2-core machine for much of it), then the "
+                     "score-distance stage, added after the run, resumed in about 5 min per shard; the file's wall_time_s "
+                     "is the sum of the four shard processes' times, 11,885 s, set by hand (the resumed shard files "
+                     "recorded only the resume)"},
 }  # gpu and paper: estimated from their FLOP counts (cost.py), below CONFIGS
 COPY_NOISE = 0.05   # the sanity check's noisy copies: a training image plus N(0, COPY_NOISE^2) per pixel
 # the mechanism (mechanism.score_distance): t grid from t0 to T, queries from P^_t, the first of them for the
@@ -329,10 +332,16 @@ def run_seed(cfg: DiTPruningConfig, seed: int, sets: EvaluationSets, spaces: lis
     evaluated = {name: stage(f"eval_{name}", lambda m=m, name=name: _evaluate(
         m, cfg, sets, spaces, seed, device, dist, progress, examples=8 if name in MODELS + ("random0",) else 0))
         for name, m in models.items()}
-    distances = stage("score_distance", lambda: {name: score_distance(
-        FlatScore(m.eval()), train.flatten(1), sets.score_reference.flatten(1), score_time_grid(cfg.t0, cfg.T, SCORE_TIMES),
-        T=cfg.T, num_queries=SCORE_QUERIES, lipschitz_queries=LIPSCHITZ_QUERIES,
-        generator=make_generator(30_000 + seed)) for name, m in models.items()})
+    def distances_of_every_model():      # the same queries for every model; the model-free parts computed once
+        out = {}
+        for name, m in models.items():
+            out[name] = score_distance(FlatScore(m.eval()), train.flatten(1), sets.score_reference.flatten(1),
+                                       score_time_grid(cfg.t0, cfg.T, SCORE_TIMES), T=cfg.T, num_queries=SCORE_QUERIES,
+                                       lipschitz_queries=LIPSCHITZ_QUERIES, generator=make_generator(30_000 + seed),
+                                       reference=out.get("original"))
+        return out
+
+    distances = stage("score_distance", distances_of_every_model)
     bar.close()
     return {
         "seed": seed,
@@ -389,8 +398,12 @@ def run(config: DiTPruningConfig, *, device=None, progress: bool = False, workdi
 
 
 def merge(partials: list[dict]) -> dict:
-    """The whole run's results from partial results that cover every seed (:func:`.sharding.gather`)."""
+    """The whole run's results from partial results that cover every seed (:func:`.sharding.gather`); sample
+    images are kept for the first seed only."""
     per_seed, common = gather(partials)
+    for seed in per_seed[1:]:            # sample images: the first seed's are shown, the others would only bulk the file
+        for record in seed["arms"].values():
+            record.pop("examples", None), record.pop("examples_nearest", None)
     out = {"arms": list(ARMS), "feature_space": common["spaces"][0], "spaces": common["spaces"],
            "feature_net_test_accuracy": common["feature_net_test_accuracy"], "reference": common["reference"],
            "sanity": common["sanity"], **summarize(per_seed, common["spaces"], horizon=common["setup"]["horizon"]),
