@@ -71,21 +71,22 @@ def average_records(records: list[dict]) -> dict:
     return out
 
 
+def _values(per_seed: list[dict], arm: str, metric: str, space: str) -> list[float]:
+    """One arm's ``metric`` in every seed: from ``space`` for the feature-space metrics, else the arm's own."""
+    return [s["arms"][arm]["spaces"][space][metric] if metric in SPACE_METRICS else s["arms"][arm][metric]
+            for s in per_seed]
+
+
 def _row(per_seed: list[dict], arm: str, space: str) -> dict:
     """Mean and std over seeds of one arm's metrics in one feature space (memorisation: pixels, any space)."""
-    def values(key):
-        return [s["arms"][arm]["spaces"][space][key] if key in SPACE_METRICS else s["arms"][arm][key]
-                for s in per_seed]
-    return {key: mean_std(values(key)) for key in ROW_METRICS}
+    return {key: mean_std(_values(per_seed, arm, key, space)) for key in ROW_METRICS}
 
 
 def paired_entry(per_seed: list[dict], metric: str, a: str, b: str, space: str) -> dict:
     """``{metric, a, b, space, mean_diff, ci95, n}``: the paired difference ``metric[a] - metric[b]`` over seeds."""
-    def values(arm):
-        return [s["arms"][arm]["spaces"][space][metric] if metric in SPACE_METRICS else s["arms"][arm][metric]
-                for s in per_seed]
     where = space if metric in SPACE_METRICS else "pixels (nearest-neighbour criterion)"
-    return {"metric": metric, "a": a, "b": b, "space": where, **paired_difference(values(a), values(b))}
+    return {"metric": metric, "a": a, "b": b, "space": where,
+            **paired_difference(_values(per_seed, a, metric, space), _values(per_seed, b, metric, space))}
 
 
 def _jaccard(a: dict, b: dict) -> float:
@@ -226,20 +227,15 @@ def facts(results: dict) -> dict[str, str]:
     """The numbers the chapter's prose quotes, formatted as it prints them."""
     per_seed, table, setup = results["per_seed"], results["table"], results["setup"]
     rho = lambda key: f"{mean_std([s[key] for s in per_seed])['mean']:.2f}"
-    final = lambda s: s["memorization_over_steps"][str(setup["train_steps"])] if str(setup["train_steps"]) in \
-        s["memorization_over_steps"] else list(s["memorization_over_steps"].values())[-1]
     out = {"feature_accuracy": f"{100 * results['feature_net_test_accuracy']:.1f}",
            "rho_taylor": rho("rank_agreement_taylor_vs_ablation"), "rho_large": rho("rank_agreement_small_vs_large_t"),
            "setup": f"{setup['subset_size']} images at {setup['resolution']}×{setup['resolution']} for "
                     f"{setup['train_steps']:,} steps",
-           "finetune_steps": f"{setup['finetune_steps']:,}", "random_masks": str(setup["random_masks"]),
-           "seeds": str(len(per_seed)), "reference_size": f"{results['reference']['size']:,}",
-           "mem_final_training": _pm({"m": mean_std([final(s) for s in per_seed])}, "m", 100, 1)}
-    for arm in ARMS:
-        out[f"mem_{arm}"], out[f"fd_{arm}"] = _pm(table[arm], "memorization", 100, 1), _pm(table[arm], "fid")
-    for metric, scale, digits in (("memorization", 100, 1), ("fid", 1, 2), ("recall", 1, 3), ("precision", 1, 3)):
-        for a, b in (("pruned_small_t", "original"), ("pruned_small_t", "random"), ("pruned_small_t", "finetune_only"),
-                     ("random", "finetune_only"), ("pruned_small_t", "pruned_large_t"), ("finetune_only", "original")):
+           "finetune_steps": f"{setup['finetune_steps']:,}", "seeds": str(len(per_seed)),
+           "reference_size": f"{results['reference']['size']:,}",
+           "mem_original": _pm(table["original"], "memorization", 100, 1)}
+    for metric, scale, digits in (("memorization", 100, 1), ("fid", 1, 2)):
+        for a, b in COMPARISONS:
             out[f"diff_{metric}_{a}_{b}"] = _interval(_find(results["paired"], metric, a, b), scale, digits)
     for h, value in results["horizon_overlap"].items():
         out[f"horizon_overlap_{h}"] = f"{value['mean']:.2f}"

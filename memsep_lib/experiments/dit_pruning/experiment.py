@@ -312,8 +312,9 @@ def run_seed(cfg: DiTPruningConfig, seed: int, sets: EvaluationSets, spaces: lis
     small = torch.tensor(stage("importance_small_ablation", lambda: importance("small", "ablation")))
     taylor = torch.tensor(stage("importance_small_taylor", lambda: importance("small", "taylor")))
     large = torch.tensor(stage("importance_large_ablation", lambda: importance("large", "ablation")))
-    by_horizon = {h: stage(f"remove_horizon_{h:g}", lambda h=h: heads_to_prune(
-        torch.tensor(importance("small", "ablation", h)), cfg.prune_ratio)) for h in cfg.horizons}
+    by_horizon = {h: stage(f"remove_horizon_{h:g}", lambda h=h: heads_to_prune(   # the run's horizon: `small` again
+        small if h == cfg.horizon else torch.tensor(importance("small", "ablation", h)), cfg.prune_ratio))
+        for h in cfg.horizons}
     remove = {"finetune_only": {},
               "pruned_small_t": stage("remove_pruned_small_t", lambda: heads_to_prune(small, cfg.prune_ratio)),
               "pruned_large_t": stage("remove_pruned_large_t", lambda: heads_to_prune(large, cfg.prune_ratio))}
