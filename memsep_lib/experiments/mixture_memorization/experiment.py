@@ -57,6 +57,10 @@ class MixtureConfig:
     ``K`` components with ``Delta_min = separation * sqrt(d)``. Each network (``depth`` hidden layers) gets
     ``steps`` DSM steps of ``batch_size`` points (Adam at ``lr``, times log-uniform on ``[t0, T]``) and
     draws ``num_samples`` samples with ``sample_steps`` reverse-SDE steps.
+
+    ``matched_epochs`` (``E``) adds a second schedule: every member is trained again for
+    ``round(E n / batch_size)`` steps, so that each ``n`` sees its training set ``E`` times (with a fixed
+    ``steps``, ``n`` points are seen ``steps * batch_size / n`` times: the ``n`` trend is also an epochs trend).
     """
 
     ablation: str
@@ -75,6 +79,7 @@ class MixtureConfig:
     T: float = 8.0
     sample_steps: int = 100
     num_samples: int = 1000
+    matched_epochs: float | None = None
 
     def __post_init__(self):
         if self.ablation not in ABLATION_NAMES:
@@ -91,17 +96,21 @@ class MixtureConfig:
             check_positive_int(getattr(self, name), name)
         if any(wd < 0 for wd in self.weight_decay) or not 0 < self.t0 < self.T or self.lr <= 0:
             raise ValueError("weight_decay must be >= 0, 0 < t0 < T and lr > 0")
+        if self.matched_epochs is not None and not (isinstance(self.matched_epochs, (int, float))
+                                                    and self.matched_epochs > 0):
+            raise ValueError(f"matched_epochs must be None or a positive number, got {self.matched_epochs!r}")
 
 
 # The profiles' training settings on top of the defaults (``cpu``).
 _CI = dict(steps=1500, sample_steps=50, num_samples=300, seeds=(0,))
+_CPU = dict(seeds=(0, 1, 2, 3, 4))
 _PAPER = dict(depth=4, steps=50_000, batch_size=1024, lr=3e-4, sample_steps=250, num_samples=10_000,
               seeds=(0, 1, 2, 3, 4))
 
 
 def _configs(ablation: str, *, ci: dict, cpu: dict, paper: dict) -> dict[str, MixtureConfig]:
     """``CONFIGS`` of one ablation: each profile's grid over that profile's training settings."""
-    return {"ci": MixtureConfig(ablation, **{**_CI, **ci}), "cpu": MixtureConfig(ablation, **cpu),
+    return {"ci": MixtureConfig(ablation, **{**_CI, **ci}), "cpu": MixtureConfig(ablation, **{**_CPU, **cpu}),
             "paper": MixtureConfig(ablation, **{**_PAPER, **paper})}
 
 
@@ -114,9 +123,16 @@ def _cost(ci_seconds: int, cpu_seconds: int, paper_minutes: float) -> dict:
                       "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"}}
 
 
+FIXED, MATCHED = "fixed steps", "matched epochs"
+
+
 def members(config: MixtureConfig) -> list[dict]:
-    """The networks of an ablation: one per (d, n, width, weight decay, seed) of the grid."""
-    return [dict(K=config.K, d=d, n=n, width=w, weight_decay=wd, seed=s)
+    """The networks of an ablation: one per (d, n, width, weight decay, seed) of the grid and schedule
+    (``FIXED``: ``config.steps``; with ``config.matched_epochs``, also ``MATCHED``: ``round(E n / batch_size)``)."""
+    schedules = [(FIXED, None)] + ([] if config.matched_epochs is None else [(MATCHED, config.matched_epochs)])
+    return [dict(K=config.K, d=d, n=n, width=w, weight_decay=wd, seed=s, schedule=name,
+                 steps=config.steps if epochs is None else max(1, round(epochs * n / config.batch_size)))
+            for name, epochs in schedules
             for d, n, w, wd, s in itertools.product(config.d, config.n, config.width, config.weight_decay,
                                                     config.seeds)]
 
@@ -132,8 +148,14 @@ def training_set(mixture: GaussianMixture, n: int, seed: int) -> torch.Tensor:
     return mixture.sample(n, generator=make_generator(7919 * seed + n, mixture.means.device))
 
 
+def spread_around_means(y: torch.Tensor, means: torch.Tensor) -> float:
+    """``(1/m) sum_j min_k |y_j - mu_k|^2 / d``: 1 for samples of ``N(mu_k, I)`` far apart, below 1 for
+    samples shrunk towards the means, above 1 for samples spread too wide."""
+    return (torch.cdist(y, means).min(dim=1).values.square().mean() / y.shape[1]).item()
+
+
 def _group_key(m: dict) -> str:
-    return f"K{m['K']}-d{m['d']}-W{m['width']}"
+    return f"K{m['K']}-d{m['d']}-W{m['width']}-S{m['steps']}"
 
 
 def group_keys(config: MixtureConfig) -> list[str]:
@@ -144,8 +166,13 @@ def group_keys(config: MixtureConfig) -> list[str]:
 def _train_and_evaluate(group: list[dict], config: MixtureConfig, device, checkpoint: Path | None,
                         progress: bool = False) -> list[dict]:
     """Train one group of members together, sample every member and measure it (``progress``: training and
-    sampling bars under the group bar)."""
-    K, d, width = group[0]["K"], group[0]["d"], group[0]["width"]
+    sampling bars under the group bar).
+
+    Per member: memorisation; mean log p(y) under ``P`` with its Monte-Carlo standard error; the spread
+    ``(1/m) sum_j |y_j - mu_k(j)|^2 / d`` around the nearest mean (1 for ``P`` itself, up to overlaps);
+    and the same three for ``m`` fresh draws of ``P`` (one draw per group).
+    """
+    K, d, width, steps = group[0]["K"], group[0]["d"], group[0]["width"], group[0]["steps"]
     mix = mixture_for(K, d, config.separation, device)
     sets = [training_set(mix, m["n"], m["seed"]) for m in group]
     data = torch.zeros(len(group), max(m["n"] for m in group), d, device=device)
@@ -154,8 +181,8 @@ def _train_and_evaluate(group: list[dict], config: MixtureConfig, device, checkp
     gen = make_generator(zlib.crc32(_group_key(group[0]).encode()), device)
     stack = ScoreMLPStack(len(group), d, width, config.depth, weight_decay=[m["weight_decay"] for m in group],
                           generator=gen)
-    every = max(100, config.steps // 10)
-    train_resumable(stack, data, steps=config.steps, generator=gen, checkpoint_path=checkpoint,
+    every = max(100, steps // 10)
+    train_resumable(stack, data, steps=steps, generator=gen, checkpoint_path=checkpoint,
                     checkpoint_every=every, log_every=every // 10, lr=config.lr, train_fn=train_score_stack,
                     sizes=[m["n"] for m in group], batch_size=config.batch_size, t0=config.t0, T=config.T,
                     time_distribution="log_uniform", progress=progress)
@@ -167,11 +194,13 @@ def _train_and_evaluate(group: list[dict], config: MixtureConfig, device, checkp
     out = []
     for g, member in enumerate(group):
         y = samples[g * m_samples:(g + 1) * m_samples]
-        row = {**member, "num_parameters": stack.num_parameters(),
-               "memorization": memorization_fraction(y, sets[g]),
-               "log_likelihood": mix.data_log_prob(y).mean().item(),
-               "memorization_true_samples": memorization_fraction(truth, sets[g]),
-               "log_likelihood_true_samples": mix.data_log_prob(truth).mean().item()}
+        row = {**member, "num_parameters": stack.num_parameters()}
+        for suffix, z in (("", y), ("_true_samples", truth)):
+            log_p = mix.data_log_prob(z)
+            row.update({f"memorization{suffix}": memorization_fraction(z, sets[g]),
+                        f"log_likelihood{suffix}": log_p.mean().item(),
+                        f"log_likelihood_se{suffix}": (log_p.std() / len(z) ** 0.5).item(),
+                        f"spread{suffix}": spread_around_means(z, mix.means)})
         if config.ablation == "phase_2d":       # the 2-D picture plots them
             row["samples"] = y.cpu().tolist()
             row["train"] = sets[g].cpu().tolist()
@@ -201,7 +230,8 @@ def run_members(config: MixtureConfig, *, device=None, workdir: Path | str | Non
     return rows
 
 
-_METRICS = ("memorization", "log_likelihood", "memorization_true_samples", "log_likelihood_true_samples")
+_METRICS = ("memorization", "log_likelihood", "log_likelihood_se", "spread", "memorization_true_samples",
+            "log_likelihood_true_samples", "log_likelihood_se_true_samples", "spread_true_samples")
 
 
 def summarize(rows: list[dict], factor: str, *, by: tuple = ()) -> list[dict]:
@@ -406,12 +436,14 @@ SCALE = Ablation(
                      # paper: 22K to 45M parameters per network (the paper spans 24K to 44M)
                      paper=dict(d=(8,), n=(1000,), width=(64, 128, 256, 512, 1024, 2048, 3840))))
 SAMPLE_SIZE = Ablation(
-    "sample_size", "n", cost=_cost(18, 481, 35), claims=_falls_with_n,
+    "sample_size", "n", by=("schedule",), cost=_cost(18, 481, 35), claims=_falls_with_n,
     facts=functools.partial(_one_factor_facts, "sample_size"),
     description="Gaussian mixtures (ch. 6): memorisation of a fixed score network against the training-set size n",
-    configs=_configs("sample_size", ci=dict(d=(8,), n=(50, 200, 800), width=(256,)),
-                     cpu=dict(d=(8,), n=(50, 200, 800, 3200), width=(512,)),
-                     paper=dict(d=(8,), n=(1000, 3200, 10_000, 32_000, 100_000), width=(2048,))))
+    # matched epochs: as many as the fixed schedule gives n = 800 (ci, cpu) or n = 32K (paper)
+    configs=_configs("sample_size", ci=dict(d=(8,), n=(50, 200, 800), width=(256,), matched_epochs=480),
+                     cpu=dict(d=(8,), n=(50, 200, 800, 3200), width=(512,), matched_epochs=960),
+                     paper=dict(d=(8,), n=(1000, 3200, 10_000, 32_000, 100_000), width=(2048,),
+                                matched_epochs=1600)))
 DIMENSION = Ablation(
     "dimension", "d", cost=_cost(21, 613, 30), claims=_falls_with_d,
     facts=functools.partial(_one_factor_facts, "dimension"),
@@ -424,8 +456,7 @@ WEIGHT_DECAY = Ablation(
     facts=_weight_decay_facts,
     description="Gaussian mixtures (ch. 6): memorisation and log-likelihood over a width x weight-decay grid at two n",
     configs=_configs("weight_decay", ci=dict(d=(8,), n=(100, 800), width=(256,), weight_decay=(0.0, 3.0)),
-                     cpu=dict(d=(8,), n=(320, 1000), width=(64, 512), weight_decay=(0.0, 0.03, 0.3, 3.0),
-                              seeds=(0, 1)),
+                     cpu=dict(d=(8,), n=(320, 1000), width=(256, 512), weight_decay=(0.0, 0.03, 0.3, 3.0)),
                      paper=dict(d=(8,), n=(3200, 10_000), width=(256, 1024, 2048),
                                 weight_decay=(0.0, 0.01, 0.1, 1.0))))
 PHASE_2D = Ablation(
