@@ -3,6 +3,8 @@
 - :func:`mean_std`: ``{"mean", "std"}`` of repeated measurements (sample std, ``ddof = 1``).
 - :func:`paired_difference`: mean of ``a_r - b_r`` over repetitions ``r`` with a 95% Student-t interval
   ``mean +- t_{0.975, R-1} * sd / sqrt(R)``.
+- :func:`welch_difference`: the same for two independent groups (Welch's unequal-variance interval).
+- :func:`format_paired`: either as ``"+m [+lo, +hi]"``.
 - :func:`bonferroni_z`: the per-test two-sided normal bound of a family of tests.
 """
 
@@ -16,7 +18,7 @@ from scipy import stats as _scipy_stats
 
 from .validation import check_positive_int, check_real
 
-__all__ = ["mean_std", "paired_difference", "bonferroni_z"]
+__all__ = ["mean_std", "paired_difference", "welch_difference", "format_paired", "bonferroni_z"]
 
 
 def _finite_values(values, name: str) -> list[float]:
@@ -69,6 +71,36 @@ def paired_difference(a: Sequence[float], b: Sequence[float], *, level: float = 
     else:
         half = float(_scipy_stats.t.ppf(0.5 + level / 2, n - 1)) * summary["std"] / math.sqrt(n)
     return {"mean_diff": summary["mean"], "ci95": [summary["mean"] - half, summary["mean"] + half], "n": n}
+
+
+def welch_difference(a: Sequence[float], b: Sequence[float], *, level: float = 0.95) -> dict:
+    """``mean(a) - mean(b)`` of two independent groups with Welch's Student-t ``level`` interval
+    (``se^2 = s_a^2/n_a + s_b^2/n_b``, Welch-Satterthwaite degrees of freedom): the keys of
+    :func:`paired_difference`, ``"n"`` the smaller group size. Unbounded when a group has one value."""
+    a, b = _finite_values(a, "a"), _finite_values(b, "b")
+    level = check_real(level, "level")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    sa, sb = mean_std(a), mean_std(b)
+    diff, n = sa["mean"] - sb["mean"], min(len(a), len(b))
+    va, vb = sa["std"] ** 2 / len(a), sb["std"] ** 2 / len(b)
+    if n < 2:
+        half = math.inf
+    elif va + vb == 0:
+        half = 0.0
+    else:
+        dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+        half = float(_scipy_stats.t.ppf(0.5 + level / 2, dof)) * math.sqrt(va + vb)
+    return {"mean_diff": diff, "ci95": [diff - half, diff + half], "n": n}
+
+
+def format_paired(entry: dict, scale: float = 1.0, digits: int = 1) -> str:
+    """``"+m [+lo, +hi]"``: a :func:`paired_difference` entry times ``scale`` (an unbounded end, stored as
+    ``None`` in JSON, as ``-∞`` / ``+∞``)."""
+    def fmt(v, unbounded="∞"):
+        return unbounded if v is None or abs(v) == math.inf else f"{scale * v:+.{digits}f}"
+    lo, hi = entry["ci95"]
+    return f"{fmt(entry['mean_diff'])} [{fmt(lo, '-∞')}, {fmt(hi, '+∞')}]"
 
 
 def bonferroni_z(num_tests: int, family_alpha: float) -> float:

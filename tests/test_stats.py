@@ -3,7 +3,7 @@ import math
 import pytest
 from scipy import stats as scipy_stats
 
-from memsep_lib.stats import bonferroni_z, mean_std, paired_difference
+from memsep_lib.stats import bonferroni_z, format_paired, mean_std, paired_difference, welch_difference
 
 
 def test_mean_std_is_the_sample_std():
@@ -29,6 +29,23 @@ def test_paired_difference_detects_a_shift_and_not_noise():
     assert shifted["ci95"][0] > 0                                   # a real shift: the interval excludes 0
     noise = paired_difference(base, base[::-1])
     assert noise["ci95"][0] < 0 < noise["ci95"][1]
+
+
+def test_welch_difference_matches_scipy():
+    a, b = [1.0, 2.0, 3.0, 4.5], [0.0, 0.5, 1.7]
+    out = welch_difference(a, b)
+    ci = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert out["mean_diff"] == pytest.approx(sum(a) / 4 - sum(b) / 3) and out["n"] == 3
+    assert out["ci95"] == pytest.approx([ci.low, ci.high])
+    assert welch_difference([1.0], [0.0, 1.0])["ci95"] == [-math.inf, math.inf]
+    assert welch_difference([1.0, 1.0], [0.0, 0.0])["ci95"] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="level must be in"):
+        welch_difference(a, b, level=1.5)
+
+
+def test_format_paired():
+    assert format_paired({"mean_diff": 0.1234, "ci95": [0.01, 0.2]}, 100) == "+12.3 [+1.0, +20.0]"
+    assert format_paired({"mean_diff": -1.0, "ci95": [None, math.inf]}, 1, 2) == "-1.00 [-∞, +∞]"
 
 
 def test_bad_inputs_name_the_argument():

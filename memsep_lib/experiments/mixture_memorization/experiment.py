@@ -36,14 +36,16 @@ from ...nets import ScoreMLPStack
 from ...progress import progress_bar
 from ...results import StageCache, jsonable
 from ...sampling import sample
-from ...stats import mean_std
 from ...training import train_resumable, train_score_stack
 from ...validation import check_positive_int
 from ..sharding import gather, partial
+from . import claims
+from .analysis import summarize
+from .claims import FIXED, MATCHED
 
 __all__ = ["MixtureConfig", "Ablation", "SCALE", "SAMPLE_SIZE", "DIMENSION", "WEIGHT_DECAY", "PHASE_2D", "ABLATIONS",
-           "CLEAR", "SLACK", "members", "group_keys", "mixture_for", "training_set", "run_members", "summarize",
-           "summary_table"]
+           "FIXED", "MATCHED", "members", "group_keys", "mixture_for", "training_set", "spread_around_means",
+           "run_members"]
 
 ABLATION_NAMES = ("scale", "sample_size", "dimension", "weight_decay", "phase_2d")
 _GRID_FIELDS = ("d", "n", "width", "weight_decay", "seeds")
@@ -121,9 +123,6 @@ def _cost(ci_seconds: int, cpu_seconds: int, paper_minutes: float) -> dict:
     return {"ci": measured(ci_seconds, "1 thread"), "cpu": measured(cpu_seconds, "1 thread, shared machine"),
             "paper": {"minutes": paper_minutes, "hardware": "1 GPU",
                       "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"}}
-
-
-FIXED, MATCHED = "fixed steps", "matched epochs"
 
 
 def members(config: MixtureConfig) -> list[dict]:
@@ -230,161 +229,15 @@ def run_members(config: MixtureConfig, *, device=None, workdir: Path | str | Non
     return rows
 
 
-_METRICS = ("memorization", "log_likelihood", "log_likelihood_se", "spread", "memorization_true_samples",
-            "log_likelihood_true_samples", "log_likelihood_se_true_samples", "spread_true_samples")
-
-
-def summarize(rows: list[dict], factor: str, *, by: tuple = ()) -> list[dict]:
-    """Mean and standard deviation over seeds of each metric, per value of ``factor`` (and of ``by``)."""
-    table = {}
-    for r in rows:
-        table.setdefault(tuple(r[k] for k in (*by, factor)), []).append(r)
-    return [dict(zip((*by, factor), values), seeds=len(group), num_parameters=group[0]["num_parameters"],
-                 **{k: mean_std([r[k] for r in group]) for k in _METRICS})
-            for values, group in sorted(table.items())]
-
-
-def summary_table(summary: list[dict], factor: str, *, by: tuple = ()) -> str:
-    """Markdown table of :func:`summarize` output: memorisation (%) and log-likelihood, mean ± std over seeds.
-
-    The fresh-sample references are shown as plain means (one draw per group; they vary over seeds
-    only through the training set the floor is measured against).
-    """
-    pm = lambda e, k, scale=1.0, digits=1: f"{scale * e[k]['mean']:.{digits}f} ± {scale * e[k]['std']:.{digits}f}"
-    cols = [*by, factor]
-    lines = ["| " + " | ".join(cols) + " | parameters | seeds | memorised % | floor % (fresh samples of P) "
-             "| log p(samples) | log p(fresh samples) |",
-             "|" + "---|" * (len(cols) + 6)]
-    for e in summary:
-        lines.append("| " + " | ".join(f"{e[c]:g}" for c in cols) + f" | {e['num_parameters']:,} | {e['seeds']} "
-                     f"| {pm(e, 'memorization', 100)} | {100 * e['memorization_true_samples']['mean']:.1f} "
-                     f"| {pm(e, 'log_likelihood', 1, 2)} | {e['log_likelihood_true_samples']['mean']:.2f} |")
-    return "\n".join(lines)
-
-
-# Margins of the trend checks (fixed before the runs): a trend is "clear" when the memorisation
-# fractions at the two ends of the grid differ by more than CLEAR, and "monotone" when no step goes
-# against it by more than SLACK.
-CLEAR, SLACK = 0.10, 0.05
-
-
-def _means(summary, key="memorization", **fixed) -> list[float]:
-    return [e[key]["mean"] for e in summary if all(e[k] == v for k, v in fixed.items())]
-
-
-def _rises(means: list[float]) -> bool:
-    return means[-1] > means[0] + CLEAR and all(b > a - SLACK for a, b in zip(means, means[1:]))
-
-
-def _rises_with_size(summary) -> dict[str, bool]:
-    """``scale`` / ``phase_2d``: memorisation rises with the width."""
-    return {"memorisation rises with network size": _rises(_means(summary))}
-
-
-def _falls_with_n(summary) -> dict[str, bool]:
-    """``sample_size``: memorisation falls with ``n``."""
-    return {"memorisation falls with n": _rises(_means(summary)[::-1])}
-
-
-def _falls_with_d(summary) -> dict[str, bool]:
-    """``dimension``: memorisation falls from ``d = 8`` to the largest ``d`` (the paper's range), and at
-    ``d = 2`` (if in the grid) it sits within ``CLEAR`` of the criterion's floor."""
-    out = {"memorisation falls with d (d >= 8)": _rises(_means([e for e in summary if e["d"] >= 8])[::-1])}
-    low = [e for e in summary if e["d"] == 2]
-    if low:
-        out["d = 2 memorisation within 10 points of the floor"] = bool(
-            abs(low[0]["memorization"]["mean"] - low[0]["memorization_true_samples"]["mean"]) < CLEAR)
-    return out
-
-
-def _weight_decay_claims(summary) -> dict[str, bool]:
-    """``weight_decay``: at the smaller ``n`` and the widest net the strongest decay lowers memorisation,
-    and some non-zero decay raises the log-likelihood by more than the standard deviations over seeds;
-    at the larger ``n`` the strongest decay lowers the log-likelihood."""
-    n_small, n_large = min(e["n"] for e in summary), max(e["n"] for e in summary)
-    widest = max(e["width"] for e in summary)
-    mem = _means(summary, n=n_small, width=widest)
-    ll_small = [e["log_likelihood"] for e in summary if e["n"] == n_small and e["width"] == widest]
-    ll_large = _means(summary, "log_likelihood", n=n_large, width=widest)
-    best = max(ll_small[1:], key=lambda v: v["mean"])
-    # a gain inside the spread over seeds is not evidence: it must exceed both standard deviations
-    gain = best["mean"] - ll_small[0]["mean"] > max(best["std"], ll_small[0]["std"])
-    return {f"n = {n_small}: strongest decay lowers memorisation": mem[-1] < mem[0] - CLEAR,
-            f"n = {n_small}: some decay raises the log-likelihood beyond the seed spread": gain,
-            f"n = {n_large}: strongest decay lowers the log-likelihood": ll_large[-1] < ll_large[0]}
-
-
-def _one_factor_facts(prefix: str, results: dict) -> dict:
-    """``n``, ``K`` and, at the first, last and most-memorising grid point: the factor's value, the
-    parameters, memorisation and floor (%) and the log-likelihoods of samples and fresh draws."""
-    summary, first_row, factor = results["summary"], results["rows"][0], results["factor"]
-    out = {f"ch06_{prefix}_n": first_row["n"], f"ch06_{prefix}_K": first_row["K"]}
-    peak = max(summary, key=lambda e: e["memorization"]["mean"])
-    for end, e in (("first", summary[0]), ("last", summary[-1]), ("peak", peak)):
-        out.update({f"ch06_{prefix}_{end}_mem": 100 * e["memorization"]["mean"],
-                    f"ch06_{prefix}_{end}_mem_std": 100 * e["memorization"]["std"],
-                    f"ch06_{prefix}_{end}_value": e[factor],
-                    f"ch06_{prefix}_{end}_params": e["num_parameters"],
-                    f"ch06_{prefix}_{end}_ll": e["log_likelihood"]["mean"],
-                    f"ch06_{prefix}_{end}_ll_true": e["log_likelihood_true_samples"]["mean"],
-                    f"ch06_{prefix}_{end}_floor": 100 * e["memorization_true_samples"]["mean"]})
-    return out
-
-
-def _scale_facts(results: dict) -> dict:
-    """:func:`_one_factor_facts` plus the smallest width memorising at least a quarter of its samples."""
-    summary = results["summary"]
-    substantial = next((e for e in summary if e["memorization"]["mean"] >= 0.25), summary[-1])
-    return {**_one_factor_facts("scale", results), "ch06_scale_substantial_width": substantial["width"],
-            "ch06_scale_substantial_params": substantial["num_parameters"]}
-
-
-def _weight_decay_facts(results: dict) -> dict:
-    """The grid's ends, and at the smaller ``n`` and the widest net: memorisation (%) and log-likelihood
-    without, at the second-strongest and at the strongest decay, and the best decay's gain over none."""
-    summary = results["summary"]
-    decays = sorted({e["weight_decay"] for e in summary})
-    n_small, n_large = min(e["n"] for e in summary), max(e["n"] for e in summary)
-    widest = max(e["width"] for e in summary)
-    cell = {(e["n"], e["width"], e["weight_decay"]): e for e in summary}
-    roles = {"none": decays[0], "mid": decays[-2], "strong": decays[-1]}
-    out = {"ch06_wd_n_small": n_small, "ch06_wd_n_large": n_large, "ch06_wd_widest": widest,
-           "ch06_wd_narrowest": min(e["width"] for e in summary), "ch06_wd_decay_mid": roles["mid"],
-           "ch06_wd_decay_strong": roles["strong"]}
-    for role, decay in roles.items():
-        out[f"ch06_wd_mem_{role}"] = 100 * cell[n_small, widest, decay]["memorization"]["mean"]
-        out[f"ch06_wd_ll_{role}"] = cell[n_small, widest, decay]["log_likelihood"]["mean"]
-        out[f"ch06_wd_large_ll_{role}"] = cell[n_large, widest, decay]["log_likelihood"]["mean"]
-    out["ch06_wd_ll_true"] = cell[n_small, widest, decays[0]]["log_likelihood_true_samples"]["mean"]
-    # the likelihood check at the smaller n and the widest net: best decayed network against no decay
-    small_wide = [cell[n_small, widest, d]["log_likelihood"] for d in decays]
-    best = max(range(1, len(decays)), key=lambda i: small_wide[i]["mean"])
-    out.update({"ch06_wd_best_decay": decays[best], "ch06_wd_best_ll": small_wide[best]["mean"],
-                "ch06_wd_best_gain": small_wide[best]["mean"] - small_wide[0]["mean"],
-                "ch06_wd_best_std": max(small_wide[best]["std"], small_wide[0]["std"])})
-    return out
-
-
-def _phase_facts(results: dict) -> dict:
-    """Width, memorisation and floor (%) of the narrowest, second, second-widest and widest network."""
-    summary = results["summary"]
-    out = {}
-    for role, e in (("first", summary[0]), ("second", summary[1]), ("third", summary[-2]), ("last", summary[-1])):
-        out.update({f"ch06_phase_{role}_width": e["width"],
-                    f"ch06_phase_{role}_mem": 100 * e["memorization"]["mean"],
-                    f"ch06_phase_{role}_floor": 100 * e["memorization_true_samples"]["mean"]})
-    return out
-
-
 class Ablation:
     """One registered ablation, ``mixture_<ablation>``: the factor it varies (per value of ``by``), its
     ``CONFIGS`` per profile, and ``run`` / ``verdict`` / ``facts`` as every experiment has them."""
 
-    def __init__(self, ablation: str, factor: str, *, description: str, cost: dict, configs: dict, claims, facts,
+    def __init__(self, ablation: str, factor: str, *, description: str, cost: dict, configs: dict, facts,
                  by: tuple = ()):
         self.ablation, self.factor, self.by = ablation, factor, by
         self.NAME, self.DESCRIPTION, self.COST, self.CONFIGS = f"mixture_{ablation}", description, cost, configs
-        self._claims, self._facts = claims, facts
+        self._facts = facts
 
     def __repr__(self) -> str:
         return f"Ablation({self.NAME!r}, factor={self.factor!r})"
@@ -419,9 +272,13 @@ class Ablation:
         rows = [row for group in groups for row in group]
         return jsonable({"rows": rows, "summary": summarize(rows, self.factor, by=self.by), "factor": self.factor})
 
+    def trends(self, results: dict) -> dict[str, dict]:
+        """The memorisation trends the paper claims here, with their intervals (:func:`.claims.trends`)."""
+        return claims.trends(self.ablation, results)
+
     def verdict(self, results: dict) -> dict[str, bool]:
-        """The paper's claim for this ablation, tested on ``results["summary"]`` (margins :data:`CLEAR`, :data:`SLACK`)."""
-        return self._claims(results["summary"])
+        """The paper's claims for this ablation, tested on ``results`` (:func:`.claims.verdict_of`)."""
+        return claims.verdict_of(self.ablation, results)
 
     def facts(self, results: dict) -> dict:
         """The numbers the chapter's prose glues, by glue name."""
@@ -429,15 +286,14 @@ class Ablation:
 
 
 SCALE = Ablation(
-    "scale", "width", cost=_cost(12, 773, 35), claims=_rises_with_size, facts=_scale_facts,
+    "scale", "width", cost=_cost(12, 773, 35), facts=claims.scale_facts,
     description="Gaussian mixtures (ch. 6): memorisation of trained score networks against their width",
     configs=_configs("scale", ci=dict(d=(8,), n=(100,), width=(16, 64, 256)),
                      cpu=dict(d=(8,), n=(200,), width=(16, 32, 64, 128, 256, 512, 1024)),
                      # paper: 22K to 45M parameters per network (the paper spans 24K to 44M)
                      paper=dict(d=(8,), n=(1000,), width=(64, 128, 256, 512, 1024, 2048, 3840))))
 SAMPLE_SIZE = Ablation(
-    "sample_size", "n", by=("schedule",), cost=_cost(18, 481, 35), claims=_falls_with_n,
-    facts=functools.partial(_one_factor_facts, "sample_size"),
+    "sample_size", "n", by=("schedule",), cost=_cost(18, 481, 35), facts=claims.sample_size_facts,
     description="Gaussian mixtures (ch. 6): memorisation of a fixed score network against the training-set size n",
     # matched epochs: as many as the fixed schedule gives n = 800 (ci, cpu) or n = 32K (paper)
     configs=_configs("sample_size", ci=dict(d=(8,), n=(50, 200, 800), width=(256,), matched_epochs=480),
@@ -445,22 +301,20 @@ SAMPLE_SIZE = Ablation(
                      paper=dict(d=(8,), n=(1000, 3200, 10_000, 32_000, 100_000), width=(2048,),
                                 matched_epochs=1600)))
 DIMENSION = Ablation(
-    "dimension", "d", cost=_cost(21, 613, 30), claims=_falls_with_d,
-    facts=functools.partial(_one_factor_facts, "dimension"),
+    "dimension", "d", cost=_cost(21, 613, 30), facts=claims.dimension_facts,
     description="Gaussian mixtures (ch. 6): memorisation of a fixed score network against the dimension d",
     configs=_configs("dimension", ci=dict(d=(2, 8, 32), n=(100,), width=(256,)),
                      cpu=dict(d=(2, 8, 16, 32, 64), n=(200,), width=(512,)),
                      paper=dict(d=(8, 16, 32, 64), n=(1000,), width=(2048,))))
 WEIGHT_DECAY = Ablation(
-    "weight_decay", "weight_decay", by=("n", "width"), cost=_cost(24, 727, 70), claims=_weight_decay_claims,
-    facts=_weight_decay_facts,
+    "weight_decay", "weight_decay", by=("n", "width"), cost=_cost(24, 727, 70), facts=claims.weight_decay_facts,
     description="Gaussian mixtures (ch. 6): memorisation and log-likelihood over a width x weight-decay grid at two n",
     configs=_configs("weight_decay", ci=dict(d=(8,), n=(100, 800), width=(256,), weight_decay=(0.0, 3.0)),
                      cpu=dict(d=(8,), n=(320, 1000), width=(256, 512), weight_decay=(0.0, 0.03, 0.3, 3.0)),
                      paper=dict(d=(8,), n=(3200, 10_000), width=(256, 1024, 2048),
                                 weight_decay=(0.0, 0.01, 0.1, 1.0))))
 PHASE_2D = Ablation(
-    "phase_2d", "width", cost=_cost(10, 83, 2), claims=_rises_with_size, facts=_phase_facts,
+    "phase_2d", "width", cost=_cost(10, 83, 2), facts=claims.phase_facts,
     description="Gaussian mixtures (ch. 6): the 2-D picture, samples of growing networks over their training points",
     # one picture per width: one seed
     configs=_configs("phase_2d", ci=dict(d=(2,), K=4, n=(16,), width=(8, 64, 256), seeds=(0,)),

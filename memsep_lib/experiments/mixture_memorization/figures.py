@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["plot_memorization_ablation", "plot_weight_decay_grid", "plot_phase_2d", "plot_phase_threshold"]
+__all__ = ["plot_memorization_ablation", "plot_weight_decay_grid", "plot_spread", "plot_phase_2d", "plot_phase_threshold"]
 
 
 def _columns(entries: list, key: str, scale: float = 1.0):
@@ -16,23 +16,45 @@ def _columns(entries: list, key: str, scale: float = 1.0):
     return (np.array([scale * e[key]["mean"] for e in entries]), np.array([scale * e[key]["std"] for e in entries]))
 
 
-def plot_memorization_ablation(summary: list, factor: str, *, xlabel: str, title: str = "", axes=None):
+def _lines(summary: list, by: str | None) -> dict:
+    """``{label: entries}``: one line per value of ``by`` (one line, "trained networks", without)."""
+    if by is None:
+        return {"trained networks": summary}
+    return {str(v): [e for e in summary if e[by] == v] for v in dict.fromkeys(e[by] for e in summary)}
+
+
+def _degraded_marks(ax, x, y, entries) -> None:
+    """Open circles over the points whose samples are degraded (``entry["degraded"]``)."""
+    bad = np.array([e.get("degraded", False) for e in entries])
+    if bad.any():
+        ax.plot(x[bad], y[bad], "o", ms=11, mfc="none", mec="tab:red", label="samples degraded")
+
+
+def plot_memorization_ablation(summary: list, factor: str, *, xlabel: str, by: str | None = None, title: str = "",
+                               axes=None):
     """Memorisation (%) and log-likelihood of generated samples against one factor (mean ± std over
-    seeds), beside the same metrics for fresh draws of the true mixture (dashed: the floor / reference)."""
+    seeds; one line per value of ``by``), beside the same metrics for fresh draws of the true mixture
+    (dashed: the floor / reference); red rings: samples degraded (:func:`~.analysis.degraded`)."""
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-    x = np.array([e[factor] for e in summary], dtype=float)
+    lines = _lines(summary, by)
     for ax, key, ylabel, scale in ((axes[0], "memorization", "memorised samples (%)", 100.0),
                                    (axes[1], "log_likelihood", "mean log p(sample) under P", 1.0)):
-        mean, std = _columns(summary, key, scale)
-        ref, _ = _columns(summary, f"{key}_true_samples", scale)
-        ax.errorbar(x, mean, yerr=std, fmt="o-", capsize=3, label="trained networks")
-        ax.plot(x, ref, "k--", lw=1, label="fresh samples of P")
+        for k, (label, entries) in enumerate(lines.items()):
+            x = np.array([e[factor] for e in entries], dtype=float)
+            mean, std = _columns(entries, key, scale)
+            ax.errorbar(x, mean, yerr=std, fmt="o-", capsize=3, label=label)
+            if k == 0:
+                ref, _ = _columns(entries, f"{key}_true_samples", scale)
+                ax.plot(x, ref, "k--", lw=1, label="fresh samples of P")
+                ax.set_xticks(x, [f"{v:g}" for v in x])        # the grid's values
+            _degraded_marks(ax, x, mean, entries)
         ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel)
         ax.minorticks_off()
-        ax.set_xticks(x, [f"{v:g}" for v in x])        # the grid's values
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles))
+        ax.legend(unique.values(), unique.keys(), fontsize=8)
     axes[0].set_ylim(-3, 103)
-    axes[0].legend(fontsize=8)
     if title:
         axes[0].set_title(title, fontsize=10)
     return axes
@@ -59,6 +81,27 @@ def plot_weight_decay_grid(summary: list, *, axes=None):
         axes[1, col].set_xticks(range(len(wd)), [f"{w:g}" for w in wd])     # the grid's values, evenly spaced
         axes[0, col].legend(fontsize=8)
         axes[1, col].legend(fontsize=8)
+    return axes
+
+
+def plot_spread(panels: dict, *, axes=None):
+    """The samples' spread around the nearest mixture mean, ``(1/m) sum_j min_k |y_j - mu_k|^2 / d``
+    (mean ± std over seeds), against each ablation's factor: ``panels`` maps a title to ``(summary, factor,
+    xlabel)``. Dashed: fresh draws of ``P`` (about 1); below it the samples shrink towards the means."""
+    if axes is None:
+        _, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), squeeze=False)
+        axes = axes[0]
+    for ax, (title, (summary, factor, xlabel)) in zip(axes, panels.items()):
+        x = np.array([e[factor] for e in summary], dtype=float)
+        mean, std = _columns(summary, "spread")
+        ref, _ = _columns(summary, "spread_true_samples")
+        ax.errorbar(x, mean, yerr=std, fmt="o-", capsize=3, label="trained networks")
+        ax.plot(x, ref, "k--", lw=1, label="fresh samples of P")
+        _degraded_marks(ax, x, mean, summary)
+        ax.set(xscale="log", xlabel=xlabel, ylabel="spread  |y - nearest mean|² / d", title=title)
+        ax.minorticks_off()
+        ax.set_xticks(x, [f"{v:g}" for v in x])
+        ax.legend(fontsize=8)
     return axes
 
 
