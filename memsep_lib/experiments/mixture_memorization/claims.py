@@ -36,9 +36,10 @@ def trends(ablation: str, results: dict) -> dict[str, dict]:
     if ablation == "dimension":
         return {"memorisation falls with d (d >= 8)": trend(results, sign=-1, keep=lambda e: e["d"] >= 8, paired=False)}
     if ablation == "weight_decay":
-        n_small, _, widest, decays = _wd_cells(results["summary"])
-        return {f"n = {n_small}: strongest decay lowers memorisation": trend(
-            results, sign=-1, fixed={"n": n_small, "width": widest}, keep=lambda e: e["weight_decay"] in (decays[0], decays[-1]))}
+        n_small = min(e["n"] for e in results["summary"])
+        widths = sorted({e["width"] for e in results["summary"]})
+        return {f"n = {n_small}, width {w}: memorisation falls with the weight decay":
+                trend(results, sign=-1, fixed={"n": n_small, "width": w}) for w in widths}
     raise ValueError(f"unknown ablation {ablation!r}")
 
 
@@ -160,8 +161,8 @@ def weight_decay_facts(results: dict) -> dict:
                 difference(rows, "log_likelihood", at(n_small, decay), at(n_small, decays[0])), 1, 2)
             out[f"ch06_wd_large_ll_change_{role}"] = format_paired(
                 difference(rows, "log_likelihood", at(n_large, decay), at(n_large, decays[0])), 1, 2)
-    t = next(iter(trends("weight_decay", results).values()))
-    out["ch06_wd_mem_diff"] = format_paired(t["diff"], 100)
+    for (claim, t), w in zip(trends("weight_decay", results).items(), sorted({e["width"] for e in summary})):
+        out.update(_trend_facts(f"ch06_wd_w{w}", t))
     return out
 
 
