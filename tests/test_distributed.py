@@ -188,7 +188,7 @@ def _tiny_mixture(monkeypatch):
     cfg = dataclasses.replace(mm.PHASE_2D.CONFIGS["ci"], width=(8, 16, 32), steps=20, batch_size=16,
                               num_samples=20, sample_steps=5)
     exp = mm.Ablation("phase_2d", "width", description="tiny", cost=mm.PHASE_2D.COST,
-                      configs={"ci": cfg, "cpu": cfg, "paper": cfg}, claims=mm.PHASE_2D._claims,
+                      configs={"ci": cfg, "cpu": cfg, "paper": cfg},
                       facts=mm.PHASE_2D._facts)
     monkeypatch.setitem(REGISTRY, "mixture_tiny", exp)
     return exp, cfg

@@ -120,7 +120,7 @@ def _cost(ci_seconds: int, cpu_seconds: int, paper_minutes: float) -> dict:
     """``COST`` of an ablation: measured ``ci``/``cpu`` wall times (1 thread), a ``paper`` estimate."""
     measured = lambda seconds, where: {"minutes": round(seconds / 60, 2), "hardware": "1 CPU thread",
                                        "basis": f"measured: {seconds} s ({where})"}
-    return {"ci": measured(ci_seconds, "1 thread"), "cpu": measured(cpu_seconds, "1 thread, shared machine"),
+    return {"ci": measured(ci_seconds, "1 thread"), "cpu": measured(cpu_seconds, "1 thread; two such processes shared 2 cores"),
             "paper": {"minutes": paper_minutes, "hardware": "1 GPU",
                       "basis": "estimate: training FLOPs at 50 TFLOP/s (sampling not counted); not measured"}}
 
@@ -286,14 +286,14 @@ class Ablation:
 
 
 SCALE = Ablation(
-    "scale", "width", cost=_cost(12, 773, 35), facts=claims.scale_facts,
+    "scale", "width", cost=_cost(12, 1319, 35), facts=claims.scale_facts,
     description="Gaussian mixtures (ch. 6): memorisation of trained score networks against their width",
     configs=_configs("scale", ci=dict(d=(8,), n=(100,), width=(16, 64, 256)),
                      cpu=dict(d=(8,), n=(200,), width=(16, 32, 64, 128, 256, 512, 1024)),
                      # paper: 22K to 45M parameters per network (the paper spans 24K to 44M)
                      paper=dict(d=(8,), n=(1000,), width=(64, 128, 256, 512, 1024, 2048, 3840))))
 SAMPLE_SIZE = Ablation(
-    "sample_size", "n", by=("schedule",), cost=_cost(18, 481, 35), facts=claims.sample_size_facts,
+    "sample_size", "n", by=("schedule",), cost=_cost(29, 2528, 70), facts=claims.sample_size_facts,
     description="Gaussian mixtures (ch. 6): memorisation of a fixed score network against the training-set size n",
     # matched epochs: as many as the fixed schedule gives n = 800 (ci, cpu) or n = 32K (paper)
     configs=_configs("sample_size", ci=dict(d=(8,), n=(50, 200, 800), width=(256,), matched_epochs=480),
@@ -301,20 +301,20 @@ SAMPLE_SIZE = Ablation(
                      paper=dict(d=(8,), n=(1000, 3200, 10_000, 32_000, 100_000), width=(2048,),
                                 matched_epochs=1600)))
 DIMENSION = Ablation(
-    "dimension", "d", cost=_cost(21, 613, 30), facts=claims.dimension_facts,
+    "dimension", "d", cost=_cost(21, 1277, 30), facts=claims.dimension_facts,
     description="Gaussian mixtures (ch. 6): memorisation of a fixed score network against the dimension d",
     configs=_configs("dimension", ci=dict(d=(2, 8, 32), n=(100,), width=(256,)),
                      cpu=dict(d=(2, 8, 16, 32, 64), n=(200,), width=(512,)),
                      paper=dict(d=(8, 16, 32, 64), n=(1000,), width=(2048,))))
 WEIGHT_DECAY = Ablation(
-    "weight_decay", "weight_decay", by=("n", "width"), cost=_cost(24, 727, 70), facts=claims.weight_decay_facts,
+    "weight_decay", "weight_decay", by=("n", "width"), cost=_cost(24, 2862, 70), facts=claims.weight_decay_facts,
     description="Gaussian mixtures (ch. 6): memorisation and log-likelihood over a width x weight-decay grid at two n",
     configs=_configs("weight_decay", ci=dict(d=(8,), n=(100, 800), width=(256,), weight_decay=(0.0, 3.0)),
                      cpu=dict(d=(8,), n=(320, 1000), width=(256, 512), weight_decay=(0.0, 0.03, 0.3, 3.0)),
                      paper=dict(d=(8,), n=(3200, 10_000), width=(256, 1024, 2048),
                                 weight_decay=(0.0, 0.01, 0.1, 1.0))))
 PHASE_2D = Ablation(
-    "phase_2d", "width", cost=_cost(10, 83, 2), facts=claims.phase_facts,
+    "phase_2d", "width", cost=_cost(10, 77, 2), facts=claims.phase_facts,
     description="Gaussian mixtures (ch. 6): the 2-D picture, samples of growing networks over their training points",
     # one picture per width: one seed
     configs=_configs("phase_2d", ci=dict(d=(2,), K=4, n=(16,), width=(8, 64, 256), seeds=(0,)),

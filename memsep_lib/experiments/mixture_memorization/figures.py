@@ -40,6 +40,8 @@ def plot_memorization_ablation(summary: list, factor: str, *, xlabel: str, by: s
     lines = _lines(summary, by)
     for ax, key, ylabel, scale in ((axes[0], "memorization", "memorised samples (%)", 100.0),
                                    (axes[1], "log_likelihood", "mean log p(sample) under P", 1.0)):
+        ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel)
+        ax.minorticks_off()
         for k, (label, entries) in enumerate(lines.items()):
             x = np.array([e[factor] for e in entries], dtype=float)
             mean, std = _columns(entries, key, scale)
@@ -49,8 +51,6 @@ def plot_memorization_ablation(summary: list, factor: str, *, xlabel: str, by: s
                 ax.plot(x, ref, "k--", lw=1, label="fresh samples of P")
                 ax.set_xticks(x, [f"{v:g}" for v in x])        # the grid's values
             _degraded_marks(ax, x, mean, entries)
-        ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel)
-        ax.minorticks_off()
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles))
         ax.legend(unique.values(), unique.keys(), fontsize=8)
