@@ -4,7 +4,7 @@
 - :func:`paired_difference`: mean of ``a_r - b_r`` over repetitions ``r`` with a 95% Student-t interval
   ``mean +- t_{0.975, R-1} * sd / sqrt(R)``.
 - :func:`welch_difference`: the same for two independent groups (Welch's unequal-variance interval).
-- :func:`format_paired`: either as ``"+m [+lo, +hi]"``.
+- :func:`format_difference`: either as ``"+m [+lo, +hi]"``.
 - :func:`bonferroni_z`: the per-test two-sided normal bound of a family of tests.
 """
 
@@ -18,7 +18,7 @@ from scipy import stats as _scipy_stats
 
 from .validation import check_positive_int, check_real
 
-__all__ = ["mean_std", "paired_difference", "welch_difference", "format_paired", "bonferroni_z"]
+__all__ = ["mean_std", "paired_difference", "welch_difference", "format_difference", "bonferroni_z"]
 
 
 def _finite_values(values, name: str) -> list[float]:
@@ -94,8 +94,8 @@ def welch_difference(a: Sequence[float], b: Sequence[float], *, level: float = 0
     return {"mean_diff": diff, "ci95": [diff - half, diff + half], "n": n}
 
 
-def format_paired(entry: dict, scale: float = 1.0, digits: int = 1) -> str:
-    """``"+m [+lo, +hi]"``: a :func:`paired_difference` entry times ``scale`` (an unbounded end, stored as
+def format_difference(entry: dict, scale: float = 1.0, digits: int = 1) -> str:
+    """``"+m [+lo, +hi]"``: a :func:`paired_difference` or :func:`welch_difference` entry times ``scale`` (an unbounded end, stored as
     ``None`` in JSON, as ``-∞`` / ``+∞``)."""
     def fmt(v, unbounded="∞"):
         return unbounded if v is None or abs(v) == math.inf else f"{scale * v:+.{digits}f}"

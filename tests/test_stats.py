@@ -3,7 +3,7 @@ import math
 import pytest
 from scipy import stats as scipy_stats
 
-from memsep_lib.stats import bonferroni_z, format_paired, mean_std, paired_difference, welch_difference
+from memsep_lib.stats import bonferroni_z, format_difference, mean_std, paired_difference, welch_difference
 
 
 def test_mean_std_is_the_sample_std():
@@ -43,9 +43,9 @@ def test_welch_difference_matches_scipy():
         welch_difference(a, b, level=1.5)
 
 
-def test_format_paired():
-    assert format_paired({"mean_diff": 0.1234, "ci95": [0.01, 0.2]}, 100) == "+12.3 [+1.0, +20.0]"
-    assert format_paired({"mean_diff": -1.0, "ci95": [None, math.inf]}, 1, 2) == "-1.00 [-∞, +∞]"
+def test_format_difference():
+    assert format_difference({"mean_diff": 0.1234, "ci95": [0.01, 0.2]}, 100) == "+12.3 [+1.0, +20.0]"
+    assert format_difference({"mean_diff": -1.0, "ci95": [None, math.inf]}, 1, 2) == "-1.00 [-∞, +∞]"
 
 
 def test_bad_inputs_name_the_argument():

@@ -9,7 +9,7 @@ A claim is *supported at 95%* when its interval lies entirely on the claimed sid
 from __future__ import annotations
 
 from memsep_lib.pruning import num_heads_to_prune
-from memsep_lib.stats import format_paired, mean_std, paired_difference
+from memsep_lib.stats import format_difference, mean_std, paired_difference
 
 from .mechanism import small_t_mean
 
@@ -230,12 +230,12 @@ def facts(results: dict) -> dict[str, str]:
            "mem_original": _pm(table["original"], "memorization", 100, 1)}
     for metric, scale, digits in (("memorization", 100, 1), ("fid", 1, 2)):
         for a, b in COMPARISONS:
-            out[f"diff_{metric}_{a}_{b}"] = format_paired(_find(results["paired"], metric, a, b), scale, digits)
+            out[f"diff_{metric}_{a}_{b}"] = format_difference(_find(results["paired"], metric, a, b), scale, digits)
     for h, value in results["horizon_overlap"].items():
         out[f"horizon_overlap_{h}"] = f"{value['mean']:.2f}"
     keys = list(CLAIMS) + (list(SCORE_CLAIMS) if "score_paired" in results else [])
     for key, state in zip(keys, claims(results).values()):
         out[f"claim_{key}"] = state
     for entry in results.get("score_paired", []):
-        out[f"diff_score_{entry['metric']}_{entry['a']}_{entry['b']}"] = format_paired(entry, 1, 3)
+        out[f"diff_score_{entry['metric']}_{entry['a']}_{entry['b']}"] = format_difference(entry, 1, 3)
     return out

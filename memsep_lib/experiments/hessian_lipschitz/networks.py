@@ -20,7 +20,7 @@ from memsep_lib.lipschitz import jacobian_fn, local_lipschitz
 from memsep_lib.nets import ScoreMLP, ScoreMLPStack
 from memsep_lib.process import add_noise
 from memsep_lib.scores import empirical_score
-from memsep_lib.stats import format_paired, paired_difference
+from memsep_lib.stats import format_difference, paired_difference
 from memsep_lib.training import train_resumable, train_score_stack
 from memsep_lib.validation import check_points, check_positive_int, check_time
 
@@ -184,8 +184,8 @@ def network_table(networks: dict) -> str:
 def effects_table(networks: dict) -> str:
     """:func:`decay_effects` as a markdown table: mean paired difference [95% interval] per decay and time."""
     effects, times = decay_effects(networks), networks["times"]
-    rows = [f"| {label} | {t:g} | {format_paired(e['log_lipschitz'][j], 1, 3)} | {format_paired(e['rel_mse_empirical'][j], 1, 3)} | "
-            f"{format_paired(e['rel_mse_true'][j], 1, 3)} |" for label, e in effects.items() for j, t in enumerate(times)]
+    rows = [f"| {label} | {t:g} | {format_difference(e['log_lipschitz'][j], 1, 3)} | {format_difference(e['rel_mse_empirical'][j], 1, 3)} | "
+            f"{format_difference(e['rel_mse_true'][j], 1, 3)} |" for label, e in effects.items() for j, t in enumerate(times)]
     header = ("| weight decay | t | Δ log Lip. | Δ MSE to empirical / gap | Δ MSE to true / gap |\n"
               "|---|---|---|---|---|\n")
     return header + "\n".join(rows)

@@ -1,5 +1,5 @@
-"""Chapter 6's numbers from the members' rows: summaries over seeds, the degraded-sample guard, trends with
-paired intervals, and each ablation's verdict.
+"""Chapter 6's numbers from the members' rows: summaries over seeds, the degraded-sample guard, and trends
+with 95% intervals (paired by seed or Welch's).
 
 **Guard.** A model's samples are *degraded* when their mean log-likelihood under the true ``P`` is more than
 :data:`LL_TOLERANCE` nats per dimension away from that of fresh draws of ``P`` (``|log p(samples) -
@@ -16,7 +16,7 @@ are not degraded (fewer than two such cells: not shown).
 
 from __future__ import annotations
 
-from memsep_lib.stats import format_paired, mean_std, paired_difference, welch_difference
+from memsep_lib.stats import format_difference, mean_std, paired_difference, welch_difference
 
 __all__ = ["METRICS", "LL_TOLERANCE", "CLEAR", "SLACK", "summarize", "degraded", "difference", "trend",
            "supported", "summary_table", "trend_table"]
@@ -53,7 +53,14 @@ def _matches(item: dict, fixed: dict) -> bool:
 
 
 def _per_seed(rows: list[dict], key: str, fixed: dict) -> dict:
-    return {r["seed"]: r[key] for r in rows if _matches(r, fixed)}
+    """``{seed: row[key]}`` over the rows matching ``fixed``, which must pin one row per seed."""
+    out = {}
+    for r in rows:
+        if _matches(r, fixed):
+            if r["seed"] in out:
+                raise ValueError(f"{fixed} matches more than one member of seed {r['seed']}: pin every grid factor")
+            out[r["seed"]] = r[key]
+    return out
 
 
 def difference(rows: list[dict], key: str, a: dict, b: dict, *, paired: bool = True, level: float = 0.95) -> dict:
@@ -73,7 +80,7 @@ def difference(rows: list[dict], key: str, a: dict, b: dict, *, paired: bool = T
 
 def _trend_holds(cells: list[dict], rows: list[dict], factor: str, fixed: dict, sign: int,
                  paired: bool) -> tuple[bool, dict | None]:
-    """(does memorisation move in direction ``sign`` along ``cells``, the paired end-to-end difference)."""
+    """(does memorisation move in direction ``sign`` along ``cells``, the end-to-end :func:`difference`)."""
     if len(cells) < 2:
         return False, None
     means = [sign * e["memorization"]["mean"] for e in cells]
@@ -126,7 +133,7 @@ def summary_table(summary: list[dict], factor: str, *, by: tuple = ()) -> str:
 def trend_table(trends: dict[str, dict]) -> str:
     """Markdown table of named :func:`trend` outputs: the end-to-end memorisation difference (points, 95%
     interval) over the whole grid and over the cells whose samples are not degraded."""
-    fmt = lambda diff: "–" if diff is None else format_paired(diff, 100)
+    fmt = lambda diff: "–" if diff is None else format_difference(diff, 100)
     lines = ["| trend | grid | holds | difference of the ends (points) | degraded cells "
              "| holds without them | their difference of the ends |", "|---|---|---|---|---|---|---|"]
     for name, t in trends.items():

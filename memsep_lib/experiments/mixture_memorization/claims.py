@@ -8,7 +8,7 @@ fresh draws of ``P`` in log-likelihood.
 
 from __future__ import annotations
 
-from memsep_lib.stats import format_paired
+from memsep_lib.stats import format_difference
 
 from .analysis import CLEAR, difference, supported, trend
 
@@ -25,27 +25,35 @@ def _wd_cells(summary: list[dict]) -> tuple:
             sorted({e["weight_decay"] for e in summary}))
 
 
+def _schedule_trend(results: dict, schedule: str) -> dict:
+    return trend(results, sign=-1, fixed={"schedule": schedule}, paired=False)
+
+
+def _decay_trend(results: dict, n: int, width: int) -> dict:
+    return trend(results, sign=-1, fixed={"n": n, "width": width})
+
+
 def trends(ablation: str, results: dict) -> dict[str, dict]:
     """The memorisation trends the paper claims for ``ablation``, by claim text (:func:`~.analysis.trend`)."""
+    summary = results["summary"]
     if ablation in ("scale", "phase_2d"):
         return {"memorisation rises with network size": trend(results, sign=+1)}
     if ablation == "sample_size":
-        schedules = sorted({e["schedule"] for e in results["summary"]})
-        return {f"memorisation falls with n ({s})": trend(results, sign=-1, fixed={"schedule": s}, paired=False)
-                for s in schedules}
+        return {f"memorisation falls with n ({s})": _schedule_trend(results, s)
+                for s in sorted({e["schedule"] for e in summary})}
     if ablation == "dimension":
         return {"memorisation falls with d (d >= 8)": trend(results, sign=-1, keep=lambda e: e["d"] >= 8, paired=False)}
     if ablation == "weight_decay":
-        n_small = min(e["n"] for e in results["summary"])
-        widths = sorted({e["width"] for e in results["summary"]})
-        return {f"n = {n_small}, width {w}: memorisation falls with the weight decay":
-                trend(results, sign=-1, fixed={"n": n_small, "width": w}) for w in widths}
+        n_small = min(e["n"] for e in summary)
+        return {f"n = {n_small}, width {w}: memorisation falls with the weight decay": _decay_trend(results, n_small, w)
+                for w in sorted({e["width"] for e in summary})}
     raise ValueError(f"unknown ablation {ablation!r}")
 
 
 def _likelihood_claims(results: dict) -> dict[str, bool]:
-    """Weight decay: at the smaller ``n`` some decay raises the samples' log-likelihood (paired 95% intervals,
-    Bonferroni over the decays tried); at the larger ``n`` the strongest decay lowers it (paired 95%)."""
+    """Weight decay, widest network: at the smaller ``n`` some decay raises the samples' log-likelihood (paired
+    intervals at level ``1 - 0.05 / (number of decays)``, Bonferroni over the decays tried); at the larger ``n``
+    the strongest decay lowers it (paired 95%). With one seed neither can be supported."""
     rows = results["rows"]
     n_small, n_large, widest, decays = _wd_cells(results["summary"])
     cell = lambda n, wd: {"n": n, "width": widest, "weight_decay": wd}
@@ -89,8 +97,8 @@ def _cell_facts(prefix: str, e: dict, factor: str) -> dict:
 
 def _trend_facts(prefix: str, t: dict) -> dict:
     cells = lambda values: ", ".join(f"{v:g}" for v in values) or "none"
-    return {f"{prefix}_diff": format_paired(t["diff"], 100) if t["diff"] else "–",
-            f"{prefix}_diff_clean": format_paired(t["diff_not_degraded"], 100) if t["diff_not_degraded"] else "–",
+    return {f"{prefix}_diff": format_difference(t["diff"], 100) if t["diff"] else "–",
+            f"{prefix}_diff_clean": format_difference(t["diff_not_degraded"], 100) if t["diff_not_degraded"] else "–",
             f"{prefix}_degraded": cells(t["degraded_cells"]),
             f"{prefix}_clean": cells([c for c in t["cells"] if c not in t["degraded_cells"]])}
 
@@ -117,8 +125,8 @@ def scale_facts(results: dict) -> dict:
 def sample_size_facts(results: dict) -> dict:
     """Per schedule: the grid's ends, their training steps and the trend."""
     out = {"ch06_sample_size_K": results["rows"][0]["K"]}
-    for claim, t in trends("sample_size", results).items():
-        schedule = claim[claim.index("(") + 1:-1]
+    for schedule in sorted({e["schedule"] for e in results["summary"]}):
+        t = _schedule_trend(results, schedule)
         tag = "ch06_sample_size" + ("" if schedule == FIXED else "_matched")
         entries = [e for e in results["summary"] if e["schedule"] == schedule]
         steps = {r["n"]: r["steps"] for r in results["rows"] if r["schedule"] == schedule}
@@ -157,12 +165,12 @@ def weight_decay_facts(results: dict) -> dict:
                     f"ch06_wd_degraded_{role}": "degraded" if small["degraded"] else "not degraded",
                     f"ch06_wd_large_ll_{role}": large["log_likelihood"]["mean"]})
         if role != "none":
-            out[f"ch06_wd_ll_gain_{role}"] = format_paired(
+            out[f"ch06_wd_ll_gain_{role}"] = format_difference(
                 difference(rows, "log_likelihood", at(n_small, decay), at(n_small, decays[0])), 1, 2)
-            out[f"ch06_wd_large_ll_change_{role}"] = format_paired(
+            out[f"ch06_wd_large_ll_change_{role}"] = format_difference(
                 difference(rows, "log_likelihood", at(n_large, decay), at(n_large, decays[0])), 1, 2)
-    for (claim, t), w in zip(trends("weight_decay", results).items(), sorted({e["width"] for e in summary})):
-        out.update(_trend_facts(f"ch06_wd_w{w}", t))
+    for w in sorted({e["width"] for e in summary}):
+        out.update(_trend_facts(f"ch06_wd_w{w}", _decay_trend(results, n_small, w)))
     return out
 
 

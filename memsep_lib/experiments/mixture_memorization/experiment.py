@@ -63,6 +63,8 @@ class MixtureConfig:
     ``matched_epochs`` (``E``) adds a second schedule: every member is trained again for
     ``round(E n / batch_size)`` steps, so that each ``n`` sees its training set ``E`` times (with a fixed
     ``steps``, ``n`` points are seen ``steps * batch_size / n`` times: the ``n`` trend is also an epochs trend).
+    Where both schedules give the same steps (``n = 800`` at ``cpu``) the member is trained twice, as an
+    independent replicate in the same group.
     """
 
     ablation: str
