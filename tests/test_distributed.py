@@ -196,7 +196,7 @@ def _tiny_mixture(monkeypatch):
 
 def test_mixture_shards_merge_to_the_serial_run(tmp_path, monkeypatch):
     exp, cfg = _tiny_mixture(monkeypatch)
-    assert exp.units(cfg) == ["K4-d2-W8", "K4-d2-W16", "K4-d2-W32"]
+    assert exp.units(cfg) == ["K4-d2-W8-S20", "K4-d2-W16-S20", "K4-d2-W32-S20"]
     for i in range(2):
         assert main(["mixture_tiny", "--profile", "ci", "--shard", f"{i}/2", "--results-dir", str(tmp_path)]) == 0
     assert main(["merge", "mixture_tiny", "--profile", "ci", "--results-dir", str(tmp_path)]) == 0
@@ -210,12 +210,12 @@ def test_mixture_shards_merge_to_the_serial_run(tmp_path, monkeypatch):
 
 def test_merge_refuses_missing_or_conflicting_units(tmp_path, monkeypatch):
     exp, cfg = _tiny_mixture(monkeypatch)
-    assert main(["mixture_tiny", "--profile", "ci", "--units", "K4-d2-W8", "--results-dir", str(tmp_path)]) == 0
+    assert main(["mixture_tiny", "--profile", "ci", "--units", "K4-d2-W8-S20", "--results-dir", str(tmp_path)]) == 0
     assert main(["merge", "mixture_tiny", "--profile", "ci", "--results-dir", str(tmp_path)]) == 2
     with pytest.raises(SystemExit):
         main(["mixture_tiny", "--profile", "ci", "--shard", "2/2", "--results-dir", str(tmp_path)])
     with pytest.raises(SystemExit):
-        main(["mixture_tiny", "--profile", "ci", "--units", "K4-d2-W9", "--results-dir", str(tmp_path)])
+        main(["mixture_tiny", "--profile", "ci", "--units", "K4-d2-W9-S20", "--results-dir", str(tmp_path)])
     with pytest.raises(SystemExit):        # the mixture groups train in one process each
         main(["mixture_tiny", "--profile", "ci", "--shard", "0/2", "--ranks-per-unit", "2"])
     with pytest.raises(SystemExit):        # a chapter without units cannot be sharded
